@@ -136,6 +136,17 @@ pub fn format_rfc3339_ms(unix_ms: i64) -> String {
     )
 }
 
+/// Starts (unix ms) of the current UTC day, week (from Monday) and month: the usage windows.
+pub fn utc_window_starts(now_ms: i64) -> [i64; 3] {
+    const DAY_MS: i64 = 86_400_000;
+    let days = now_ms.div_euclid(DAY_MS);
+    // 1970-01-01 was a Thursday: three days after a Monday.
+    let week_days = days - (days + 3).rem_euclid(7);
+    let (_, _, d) = civil_from_days(days);
+    let month_days = days - (d as i64 - 1);
+    [days * DAY_MS, week_days * DAY_MS, month_days * DAY_MS]
+}
+
 /// Proleptic Gregorian date from days since 1970-01-01 (Howard Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -159,5 +170,16 @@ mod tests {
         assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00.000+00:00");
         assert_eq!(format_rfc3339_ms(1_721_086_399_433), "2024-07-15T23:33:19.433+00:00");
         assert_eq!(format_rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000+00:00");
+    }
+
+    #[test]
+    fn usage_windows_start_at_utc_midnight_monday_and_first_of_month() {
+        // 2026-11-22T15:30:00Z is a Sunday.
+        let now = 1_795_361_400_000;
+        assert_eq!(format_rfc3339_ms(now), "2026-11-22T15:30:00.000+00:00");
+        let [day, week, month] = utc_window_starts(now);
+        assert_eq!(format_rfc3339_ms(day), "2026-11-22T00:00:00.000+00:00");
+        assert_eq!(format_rfc3339_ms(week), "2026-11-16T00:00:00.000+00:00");
+        assert_eq!(format_rfc3339_ms(month), "2026-11-01T00:00:00.000+00:00");
     }
 }

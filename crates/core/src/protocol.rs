@@ -31,6 +31,13 @@ pub struct Outcome {
     pub upstream_id: Option<String>,
 }
 
+/// Whether an upstream HTTP failure may succeed on another endpoint: rate limits, timeouts, server
+/// errors, and credential or billing problems of that provider. Errors in the request itself
+/// (400, 404, 413, 422) would fail anywhere, so they are returned to the client at once.
+pub fn retryable_status(status: u16) -> bool {
+    matches!(status, 401 | 402 | 403 | 408 | 409 | 425 | 429) || status >= 500
+}
+
 /// Normalises a provider's finish reason to OpenRouter's five values.
 pub fn finish_reason(native: &str) -> &'static str {
     match native {

@@ -1,3 +1,494 @@
-//! The switchyard binary.
+//! The `switchyard` binary: command-line parsing and the subcommands, nothing else.
+//!
+//! `serve` runs the gateway, `simulate` the provider simulator, `demo` both with every catalog
+//! provider pointed at the simulator; `accounts`, `credits`, `keys` and `migrate` administer the
+//! database directly. Every admin command prints text, or JSON with `--json`.
 
-fn main() {}
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use switchyard_core::money::Money;
+use switchyard_server::config::{Config, Overrides};
+use switchyard_server::{bootstrap_operator, create_key, new_account_id, unix_ms, Gateway};
+use switchyard_store::Store;
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(name = "switchyard", version, about = "A self-hosted, OpenRouter-compatible LLM gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Run the provider simulator.
+    Simulate {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
+    },
+    /// Run gateway and simulator in one process, every provider pointed at the simulator.
+    Demo {
+        /// Gateway address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Simulator address.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        simulator_listen: String,
+        /// Database URL (default: sqlite file switchyard-demo.db).
+        #[arg(long, default_value = "sqlite://switchyard-demo.db")]
+        database: String,
+        /// Print the URLs and keys as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage accounts.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+    /// Grant and show credits.
+    Credits {
+        #[command(subcommand)]
+        command: CreditsCommand,
+    },
+    /// Create and list API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Create or upgrade the database schema.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// Options every database command takes.
+#[derive(Args, Clone)]
+struct Common {
+    /// TOML config file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Database URL (default sqlite://switchyard.db).
+    #[arg(long)]
+    database: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Create an account.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        /// Account name.
+        #[arg(long)]
+        name: String,
+    },
+    /// List accounts with balances.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum CreditsCommand {
+    /// Add credits (USD) to an account.
+    Grant {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        account: String,
+        /// Amount in USD, e.g. 10 or 2.50.
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Show an account's credits and usage.
+    Show {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        account: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; the key is printed once.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// A management key (admin endpoints) instead of an inference key.
+        #[arg(long)]
+        management: bool,
+        /// Spending limit in USD.
+        #[arg(long)]
+        limit: Option<String>,
+    },
+    /// List keys (never the keys themselves).
+    List {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        include_disabled: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { common, listen } => serve(common, listen).await,
+        Command::Simulate { listen } => simulate(listen).await,
+        Command::Demo {
+            listen,
+            simulator_listen,
+            database,
+            json,
+        } => demo(listen, simulator_listen, database, json).await,
+        Command::Accounts { command } => accounts(command).await,
+        Command::Credits { command } => credits(command).await,
+        Command::Keys { command } => keys(command).await,
+        Command::Migrate { common } => {
+            let (_, store) = open(&common).await?;
+            print(common.json, json!({"migrated": true}), "database is up to date");
+            drop(store);
+            Ok(())
+        }
+    }
+}
+
+fn init_logging() {
+    // JSON logs when not on a terminal; the filter comes from RUST_LOG (default info).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        builder.init();
+    } else {
+        builder.json().init();
+    }
+}
+
+fn load_config(common: &Common, listen: Option<String>) -> anyhow::Result<Config> {
+    let env = |name: &str| std::env::var(name).ok();
+    let overrides = Overrides {
+        listen,
+        database: common.database.clone(),
+    };
+    Ok(Config::load(common.config.as_deref(), &env, &overrides)?)
+}
+
+async fn open(common: &Common) -> anyhow::Result<(Config, Store)> {
+    let config = load_config(common, None)?;
+    let store = Store::connect(&config.database)
+        .await
+        .with_context(|| format!("opening database {}", config.database))?;
+    Ok((config, store))
+}
+
+async fn serve(common: Common, listen: Option<String>) -> anyhow::Result<()> {
+    init_logging();
+    let config = load_config(&common, listen)?;
+    let store = Store::connect(&config.database)
+        .await
+        .with_context(|| format!("opening database {}", config.database))?;
+    if let Some(new) = bootstrap_operator(&store).await? {
+        println!("Created the operator account {}.", new.row.account_id);
+        println!("Management key (shown once, store it now): {}", new.key);
+    }
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let enabled: Vec<&String> = config.upstreams.keys().collect();
+    tracing::info!(listen = %listener.local_addr()?, providers = ?enabled, "switchyard gateway listening");
+    if enabled.is_empty() {
+        tracing::warn!("no provider is enabled: set OPENAI_API_KEY (or another provider's key) or configure [providers]");
+    }
+    Gateway::new(config, store)?.serve(listener, shutdown_signal()).await?;
+    tracing::info!("switchyard gateway stopped");
+    Ok(())
+}
+
+async fn simulate(listen: String) -> anyhow::Result<()> {
+    init_logging();
+    let listener = bind(&listen).await?;
+    println!("Simulator listening on http://{}", listener.local_addr()?);
+    switchyard_simulator::serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn demo(listen: String, simulator_listen: String, database: String, json: bool) -> anyhow::Result<()> {
+    init_logging();
+    let sim_listener = bind(&simulator_listen).await?;
+    let sim_addr = sim_listener.local_addr()?;
+    let gateway_listener = bind(&listen).await?;
+    let gateway_addr = gateway_listener.local_addr()?;
+
+    // Every catalog provider points at its own simulated upstream, named by the provider's slug.
+    let mut text = format!("database = \"{database}\"\n");
+    let catalog = switchyard_core::catalog::Catalog::from_json(switchyard_server::config::BUNDLED_CATALOG)?;
+    for provider in catalog.providers() {
+        text.push_str(&format!(
+            "[providers.{slug}]\nbase_url = \"http://{sim_addr}/{slug}/v1\"\napi_key = \"demo\"\n",
+            slug = provider.slug
+        ));
+    }
+    let env = |_: &str| None;
+    let config = Config::from_toml(&text, &env, &Overrides::default())?;
+    let store = Store::connect(&config.database).await?;
+    let management = match bootstrap_operator(&store).await? {
+        Some(new) => new,
+        None => {
+            let account = store
+                .list_accounts()
+                .await?
+                .into_iter()
+                .next()
+                .context("the demo database has no account")?;
+            create_key(&store, &account.id, "demo management key", true, None).await?
+        }
+    };
+    let account_id = management.row.account_id.clone();
+    store
+        .grant_credits(&account_id, Money::parse_usd("10")?, Some("demo credits"), unix_ms())
+        .await?;
+    let inference = create_key(&store, &account_id, "demo key", false, None).await?;
+
+    let gateway_url = format!("http://{gateway_addr}");
+    let simulator_url = format!("http://{sim_addr}");
+    if json {
+        println!(
+            "{}",
+            json!({"gateway_url": gateway_url, "simulator_url": simulator_url,
+                   "api_key": inference.key, "management_key": management.key})
+        );
+    } else {
+        println!("Switchyard demo: everything offline.");
+        println!("  gateway:        {gateway_url}/api/v1");
+        println!("  simulator:      {simulator_url}");
+        println!("  api key:        {} ($10 of demo credits)", inference.key);
+        println!("  management key: {}", management.key);
+        println!();
+        println!("Try: curl {gateway_url}/api/v1/chat/completions -H \"Authorization: Bearer {}\" \\", inference.key);
+        println!("       -H 'Content-Type: application/json' -d '{{\"model\":\"openai/gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'");
+    }
+
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut sim_stop = stop_tx.subscribe();
+    let simulator = tokio::spawn(switchyard_simulator::serve(sim_listener, async move {
+        let _ = sim_stop.recv().await;
+    }));
+    Gateway::new(config, store)?
+        .serve(gateway_listener, shutdown_signal())
+        .await?;
+    let _ = stop_tx.send(());
+    let _ = simulator.await;
+    Ok(())
+}
+
+async fn accounts(command: AccountsCommand) -> anyhow::Result<()> {
+    match command {
+        AccountsCommand::Create { common, name } => {
+            let (_, store) = open(&common).await?;
+            let account = store.create_account(&new_account_id(), &name, unix_ms()).await?;
+            print(
+                common.json,
+                json!({"id": account.id, "name": account.name}),
+                &format!("Created account {} ({})", account.id, account.name),
+            );
+        }
+        AccountsCommand::List { common } => {
+            let (_, store) = open(&common).await?;
+            let list = store.list_accounts().await?;
+            let json_list: Vec<_> = list
+                .iter()
+                .map(|a| json!({"id": a.id, "name": a.name, "total_credits": a.total_credits.as_usd_f64(),
+                                "total_usage": a.total_usage.as_usd_f64(), "balance": a.balance().as_usd_f64()}))
+                .collect();
+            let mut text = format!("{:<22} {:<20} {:>14} {:>14}", "ID", "NAME", "CREDITS", "USAGE");
+            for a in &list {
+                text.push_str(&format!(
+                    "\n{:<22} {:<20} {:>14} {:>14}",
+                    a.id, a.name, a.total_credits.to_string(), a.total_usage.to_string()
+                ));
+            }
+            print(common.json, json!(json_list), &text);
+        }
+    }
+    Ok(())
+}
+
+async fn credits(command: CreditsCommand) -> anyhow::Result<()> {
+    match command {
+        CreditsCommand::Grant {
+            common,
+            account,
+            amount,
+            note,
+        } => {
+            let amount = Money::parse_usd(&amount).with_context(|| format!("--amount {amount}"))?;
+            if amount <= Money::ZERO {
+                bail!("--amount must be positive");
+            }
+            let (_, store) = open(&common).await?;
+            let a = store.grant_credits(&account, amount, note.as_deref(), unix_ms()).await?;
+            print(
+                common.json,
+                json!({"account": a.id, "granted": amount.as_usd_f64(), "total_credits": a.total_credits.as_usd_f64(),
+                       "total_usage": a.total_usage.as_usd_f64(), "balance": a.balance().as_usd_f64()}),
+                &format!("Granted ${amount} to {}; balance ${}", a.id, a.balance()),
+            );
+        }
+        CreditsCommand::Show { common, account } => {
+            let (_, store) = open(&common).await?;
+            let a = store
+                .account(&account)
+                .await?
+                .with_context(|| format!("no account {account}"))?;
+            print(
+                common.json,
+                json!({"account": a.id, "total_credits": a.total_credits.as_usd_f64(),
+                       "total_usage": a.total_usage.as_usd_f64(), "balance": a.balance().as_usd_f64()}),
+                &format!(
+                    "{}: credits ${}, usage ${}, balance ${}",
+                    a.id, a.total_credits, a.total_usage, a.balance()
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Create {
+            common,
+            account,
+            name,
+            management,
+            limit,
+        } => {
+            let limit = limit
+                .map(|l| Money::parse_usd(&l).with_context(|| format!("--limit {l}")))
+                .transpose()?;
+            let (_, store) = open(&common).await?;
+            let new = create_key(&store, &account, &name, management, limit).await?;
+            print(
+                common.json,
+                json!({"key": new.key, "hash": new.row.hash, "name": new.row.name, "account": new.row.account_id,
+                       "management": management}),
+                &format!(
+                    "Created {} key {} for {}.\nKey (shown once): {}",
+                    if management { "management" } else { "inference" },
+                    new.row.hash,
+                    new.row.account_id,
+                    new.key
+                ),
+            );
+        }
+        KeysCommand::List {
+            common,
+            account,
+            include_disabled,
+        } => {
+            let (_, store) = open(&common).await?;
+            let list = store
+                .list_keys(account.as_deref(), include_disabled, 0, i64::MAX)
+                .await?;
+            let json_list: Vec<_> = list
+                .iter()
+                .map(|k| json!({"hash": k.hash, "label": k.label, "name": k.name, "account": k.account_id,
+                                "management": k.is_management, "disabled": k.disabled,
+                                "limit": k.limit.map(Money::as_usd_f64), "usage": k.usage.as_usd_f64()}))
+                .collect();
+            let mut text = format!("{:<24} {:<22} {:<20} {:>10} {:>12}", "LABEL", "ACCOUNT", "NAME", "KIND", "USAGE");
+            for k in &list {
+                text.push_str(&format!(
+                    "\n{:<24} {:<22} {:<20} {:>10} {:>12}",
+                    k.label,
+                    k.account_id,
+                    k.name,
+                    if k.is_management { "management" } else { "inference" },
+                    k.usage.to_string()
+                ));
+            }
+            print(common.json, json!(json_list), &text);
+        }
+    }
+    Ok(())
+}
+
+fn print(as_json: bool, value: serde_json::Value, text: &str) {
+    if as_json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
+    let addr: SocketAddr = addr
+        .parse()
+        .with_context(|| format!("`{addr}` is not an address like 127.0.0.1:8080"))?;
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    async {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
+        }
+    }
+}

@@ -1,0 +1,590 @@
+//! `POST /api/v1/chat/completions`: authenticate, validate, route, reserve, then try candidates in
+//! order until one answers, and relay the answer (whole or as a stream) with accounting.
+//!
+//! Failover happens only while the client has seen nothing: before a non-streaming response is
+//! sent, or before the stream's headers are committed. Once a stream is committed, an upstream
+//! failure ends it with OpenRouter's mid-stream error chunk.
+
+use crate::auth::{Need, Principal};
+use crate::error::HttpError;
+use crate::ledger::Reservation;
+use crate::{unix_ms, AppState};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, Limited};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use switchyard_core::catalog::Pricing;
+use switchyard_core::chat::ChatRequest;
+use switchyard_core::error::{ApiError, ErrorCode};
+use switchyard_core::generation::{Attempt, GenerationRecord};
+use switchyard_core::money::Money;
+use switchyard_core::pricing::{self, Cost, Usage};
+use switchyard_core::protocol::openai::{self, StreamStep, StreamTranslator};
+use switchyard_core::protocol::{retryable_status, Outcome, Served};
+use switchyard_core::routing;
+use switchyard_core::sse::{SseItem, SseParser, DONE_FRAME, KEEPALIVE_FRAME};
+use tokio::sync::mpsc;
+
+/// One endpoint to try, with everything needed to call and bill it (owned: it outlives the handler).
+#[derive(Debug, Clone)]
+struct Target {
+    model_id: String,
+    permaslug: String,
+    provider_name: String,
+    tag: String,
+    upstream_model: String,
+    pricing: Pricing,
+    max_completion_tokens: Option<u64>,
+    context_length: u64,
+    url: String,
+    api_key: Option<String>,
+}
+
+/// Per-request facts that end up in the generation record.
+#[derive(Debug, Clone)]
+struct RequestCtx {
+    generation_id: String,
+    principal: Principal,
+    started: Instant,
+    created_at_ms: i64,
+    http_referer: Option<String>,
+    app_title: Option<String>,
+    user_agent: Option<String>,
+    external_user: Option<String>,
+    session_id: Option<String>,
+    streamed: bool,
+}
+
+pub async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match handle(state, headers, body).await {
+        Ok(response) => response,
+        Err(err) => HttpError(err).into_response(),
+    }
+}
+
+async fn handle(state: Arc<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let now_ms = unix_ms();
+    let principal = state
+        .keys
+        .authenticate(&state.store, &headers, Need::Inference, now_ms)
+        .await?;
+    let bytes = read_body(body, state.limits.max_body_bytes).await?;
+    let request = ChatRequest::parse(&bytes)?;
+    let targets = targets(&state, &request)?;
+
+    let worst = targets
+        .iter()
+        .map(|t| pricing::worst_case(&t.pricing, request.prompt_estimate(), max_output(&request, t)))
+        .max()
+        .unwrap_or(Money::ZERO);
+    let reservation = state
+        .ledger
+        .reserve(&state.store, &principal.key.account_id, worst)
+        .await?;
+
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let ctx = RequestCtx {
+        generation_id: state.new_generation_id(now_ms),
+        principal,
+        started,
+        created_at_ms: now_ms,
+        http_referer: header("http-referer").or_else(|| header("referer")),
+        app_title: header("x-openrouter-title").or_else(|| header("x-title")),
+        user_agent: header("user-agent"),
+        external_user: request.str_field("user").map(str::to_owned),
+        session_id: request
+            .str_field("session_id")
+            .map(str::to_owned)
+            .or_else(|| header("x-session-id")),
+        streamed: request.stream(),
+    };
+    if request.stream() {
+        return start_stream(state, ctx, request, targets, reservation).await;
+    }
+    // The generation runs to completion in its own task even if the client goes away: the upstream
+    // bills it regardless, so it is recorded and charged like any other.
+    let task = tokio::spawn(complete(state, ctx, request, targets, reservation));
+    task.await
+        .unwrap_or_else(|_| Err(ApiError::new(ErrorCode::Internal, "Request task failed")))
+}
+
+/// The client's body, refusing more than `limit` bytes with 413.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("Request body is larger than the limit of {limit} bytes"),
+        )),
+        Err(_) => Err(ApiError::invalid("Could not read the request body")),
+    }
+}
+
+fn targets(state: &AppState, request: &ChatRequest) -> Result<Vec<Target>, ApiError> {
+    let candidates = routing::candidates(&state.catalog, request.models(), &|p| {
+        state.upstreams.contains_key(&p.slug)
+    })?;
+    Ok(candidates
+        .into_iter()
+        .filter_map(|c| {
+            let upstream = state.upstreams.get(&c.provider.slug)?;
+            Some(Target {
+                model_id: c.model.id.clone(),
+                permaslug: c.model.canonical_slug.clone(),
+                provider_name: c.provider.name.clone(),
+                tag: c.endpoint.tag.clone(),
+                upstream_model: c.endpoint.upstream_model.clone(),
+                pricing: c.endpoint.pricing.clone(),
+                max_completion_tokens: c.endpoint.max_completion_tokens,
+                context_length: c.endpoint.context_length,
+                url: format!("{}{}", upstream.base_url, openai::CHAT_PATH),
+                api_key: upstream.api_key.as_ref().map(|k| k.expose().to_owned()),
+            })
+        })
+        .collect())
+}
+
+/// Output tokens to reserve for: the client's cap, else the most the endpoint can emit.
+fn max_output(request: &ChatRequest, target: &Target) -> u64 {
+    let endpoint_max = target
+        .max_completion_tokens
+        .unwrap_or_else(|| target.context_length.saturating_sub(request.prompt_estimate()));
+    match request.max_output() {
+        Some(cap) => cap.min(endpoint_max.max(1)),
+        None => endpoint_max,
+    }
+}
+
+/// Why one attempt failed, and whether the next candidate may be tried.
+struct Failure {
+    err: ApiError,
+    retryable: bool,
+}
+
+/// Sends the request to one target and returns the response if its status is a success.
+async fn send(
+    state: &AppState,
+    target: &Target,
+    request: &ChatRequest,
+    attempts: &mut Vec<Attempt>,
+) -> Result<reqwest::Response, Failure> {
+    let started = Instant::now();
+    let mut builder = state
+        .client
+        .post(&target.url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(openai::request_body(request, &target.upstream_model));
+    if let Some(key) = &target.api_key {
+        builder = builder.bearer_auth(key);
+    }
+    if request.stream() {
+        builder = builder.header(header::ACCEPT, "text/event-stream");
+    }
+    let mut attempt = Attempt {
+        provider_name: target.provider_name.clone(),
+        endpoint_tag: target.tag.clone(),
+        model_permaslug: target.permaslug.clone(),
+        status: None,
+        latency_ms: 0,
+        upstream_id: None,
+    };
+    let result = tokio::time::timeout(state.limits.first_byte_timeout, builder.send()).await;
+    attempt.latency_ms = started.elapsed().as_millis() as u64;
+    let failure = match result {
+        Err(_) => Failure {
+            err: provider_failure(ErrorCode::UpstreamTimeout, "Provider timed out", target),
+            retryable: true,
+        },
+        Ok(Err(e)) => Failure {
+            err: provider_failure(
+                ErrorCode::UpstreamError,
+                if e.is_connect() {
+                    "Could not connect to the provider"
+                } else {
+                    "The provider closed the connection"
+                },
+                target,
+            ),
+            retryable: true,
+        },
+        Ok(Ok(response)) if response.status().is_success() => {
+            attempt.status = Some(response.status().as_u16());
+            attempts.push(attempt);
+            return Ok(response);
+        }
+        Ok(Ok(response)) => {
+            let status = response.status().as_u16();
+            attempt.status = Some(status);
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let body = tokio::time::timeout(state.limits.idle_timeout, response.bytes())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
+            Failure {
+                err: openai::upstream_error(status, &body, &target.provider_name, retry_after),
+                retryable: retryable_status(status),
+            }
+        }
+    };
+    tracing::warn!(
+        provider = %target.provider_name, endpoint = %target.tag, status = ?attempt.status,
+        error = %failure.err.message, "upstream attempt failed"
+    );
+    attempts.push(attempt);
+    Err(failure)
+}
+
+fn provider_failure(code: ErrorCode, message: &'static str, target: &Target) -> ApiError {
+    ApiError::new(code, message)
+        .with_metadata("provider_name", serde_json::json!(target.provider_name))
+        .with_metadata("error_type", serde_json::json!(code.error_type()))
+}
+
+/// Non-streaming: try targets until one returns a readable response, then bill and answer.
+async fn complete(
+    state: Arc<AppState>,
+    ctx: RequestCtx,
+    request: ChatRequest,
+    targets: Vec<Target>,
+    reservation: Reservation,
+) -> Result<Response, ApiError> {
+    let mut attempts = Vec::new();
+    let mut last_err = None;
+    for target in &targets {
+        let response = match send(&state, target, &request, &mut attempts).await {
+            Ok(r) => r,
+            Err(f) if f.retryable => {
+                last_err = Some(f.err);
+                continue;
+            }
+            Err(f) => {
+                last_err = Some(f.err);
+                break;
+            }
+        };
+        let first_byte = Instant::now();
+        let read = tokio::time::timeout(state.limits.idle_timeout, response.bytes()).await;
+        let parsed = match read {
+            Ok(Ok(bytes)) => openai::parse_response(&bytes),
+            Ok(Err(_)) => Err(provider_failure(
+                ErrorCode::UpstreamError,
+                "The provider closed the connection mid-response",
+                target,
+            )),
+            Err(_) => Err(provider_failure(ErrorCode::UpstreamTimeout, "Provider timed out", target)),
+        };
+        let (body, outcome) = match parsed {
+            Ok(ok) => ok,
+            Err(err) => {
+                if let Some(a) = attempts.last_mut() {
+                    a.status = Some(502);
+                }
+                last_err = Some(err.with_metadata("provider_name", serde_json::json!(target.provider_name)));
+                continue;
+            }
+        };
+        if let Some(a) = attempts.last_mut() {
+            a.upstream_id = outcome.upstream_id.clone();
+        }
+        let generated = openai::generated_text_len(&body);
+        let usage = outcome
+            .usage
+            .unwrap_or_else(|| estimated_usage(&request, generated));
+        let cost = pricing::cost(&target.pricing, &usage);
+        reservation.settle(cost.total);
+        let served = Served {
+            generation_id: &ctx.generation_id,
+            model: &target.model_id,
+            provider_name: &target.provider_name,
+            created: ctx.created_at_ms / 1000,
+        };
+        let bytes = openai::render_response(body, &served, &usage, &cost);
+        let generation_time = first_byte.elapsed();
+        state.recorder.record(ctx.record(
+            Some(target),
+            &outcome,
+            usage,
+            cost,
+            attempts,
+            generation_time,
+            false,
+            None,
+        ));
+        let mut response = (StatusCode::OK, bytes).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        insert_generation_id(headers, &ctx.generation_id);
+        return Ok(response);
+    }
+    drop(reservation);
+    let err = last_err.unwrap_or_else(|| ApiError::new(ErrorCode::UpstreamError, "No provider could serve the request"));
+    state.recorder.record(ctx.failed(targets.last(), attempts, &err));
+    Err(err)
+}
+
+/// Streaming: find a target that answers 2xx, commit the SSE response, relay in a task.
+async fn start_stream(
+    state: Arc<AppState>,
+    ctx: RequestCtx,
+    request: ChatRequest,
+    targets: Vec<Target>,
+    reservation: Reservation,
+) -> Result<Response, ApiError> {
+    let mut attempts = Vec::new();
+    let mut last_err = None;
+    let mut chosen = None;
+    for target in &targets {
+        match send(&state, target, &request, &mut attempts).await {
+            Ok(response) => {
+                chosen = Some((target.clone(), response));
+                break;
+            }
+            Err(f) => {
+                let stop = !f.retryable;
+                last_err = Some(f.err);
+                if stop {
+                    break;
+                }
+            }
+        }
+    }
+    let Some((target, upstream)) = chosen else {
+        drop(reservation);
+        let err = last_err.unwrap_or_else(|| ApiError::new(ErrorCode::UpstreamError, "No provider could serve the request"));
+        state.recorder.record(ctx.failed(targets.last(), attempts, &err));
+        return Err(err);
+    };
+
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let generation_id = ctx.generation_id.clone();
+    tokio::spawn(relay(state, ctx, request, target, upstream, attempts, reservation, tx));
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    }));
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    insert_generation_id(headers, &generation_id);
+    Ok(response)
+}
+
+/// How a relayed stream ended.
+enum End {
+    Complete,
+    Failed(ApiError),
+    Cancelled,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn relay(
+    state: Arc<AppState>,
+    ctx: RequestCtx,
+    request: ChatRequest,
+    target: Target,
+    upstream: reqwest::Response,
+    mut attempts: Vec<Attempt>,
+    reservation: Reservation,
+    tx: mpsc::Sender<Bytes>,
+) {
+    let served = Served {
+        generation_id: &ctx.generation_id,
+        model: &target.model_id,
+        provider_name: &target.provider_name,
+        created: ctx.created_at_ms / 1000,
+    };
+    let mut translator = StreamTranslator::new(&served);
+    let mut parser = SseParser::new();
+    let mut body = upstream.bytes_stream();
+    let first_byte = Instant::now();
+    let idle = state.limits.idle_timeout;
+    let mut keepalive = tokio::time::interval_at(
+        tokio::time::Instant::now() + state.limits.keepalive,
+        state.limits.keepalive,
+    );
+    let mut deadline = tokio::time::Instant::now() + idle;
+
+    let end = 'relay: loop {
+        tokio::select! {
+            _ = tx.closed() => break End::Cancelled,
+            _ = keepalive.tick(), if !translator.content_sent() => {
+                if tx.send(Bytes::from_static(KEEPALIVE_FRAME)).await.is_err() {
+                    break End::Cancelled;
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                break End::Failed(provider_failure(ErrorCode::UpstreamTimeout, "Provider stopped sending (idle timeout)", &target));
+            }
+            chunk = body.next() => {
+                deadline = tokio::time::Instant::now() + idle;
+                let bytes = match chunk {
+                    None => {
+                        // Some upstreams end without `[DONE]`; a finish reason means the answer is whole.
+                        if let Some(item) = parser.finish() {
+                            if let SseItem::Event { data, .. } = item {
+                                match translator.on_data(&data) {
+                                    Ok(StreamStep::Frame(frame)) => {
+                                        if tx.send(Bytes::from(frame)).await.is_err() {
+                                            break End::Cancelled;
+                                        }
+                                    }
+                                    Ok(_) => {}
+                                    Err(err) => break End::Failed(err),
+                                }
+                            }
+                        }
+                        if translator.outcome().finish_reason.is_some() {
+                            break End::Complete;
+                        }
+                        break End::Failed(provider_failure(ErrorCode::UpstreamError, "The provider ended the stream early", &target));
+                    }
+                    Some(Err(_)) => break End::Failed(provider_failure(ErrorCode::UpstreamError, "The provider connection was lost mid-stream", &target)),
+                    Some(Ok(bytes)) => bytes,
+                };
+                parser.push(&bytes);
+                while let Some(item) = parser.next_item() {
+                    let SseItem::Event { data, .. } = item else { continue };
+                    match translator.on_data(&data) {
+                        Ok(StreamStep::Frame(frame)) => {
+                            if tx.send(Bytes::from(frame)).await.is_err() {
+                                break 'relay End::Cancelled;
+                            }
+                        }
+                        Ok(StreamStep::Nothing) => {}
+                        Ok(StreamStep::Done) => break 'relay End::Complete,
+                        Err(err) => break 'relay End::Failed(err),
+                    }
+                }
+            }
+        }
+    };
+    // Stop the upstream generation as soon as we no longer need it.
+    drop(body);
+
+    let outcome = translator.outcome().clone();
+    if let Some(a) = attempts.last_mut() {
+        a.upstream_id = outcome.upstream_id.clone();
+    }
+    let usage = match (&end, outcome.usage) {
+        (End::Complete, Some(usage)) => usage,
+        _ => estimated_usage(&request, translator.generated_bytes()),
+    };
+    let cost = pricing::cost(&target.pricing, &usage);
+    reservation.settle(cost.total);
+    let generation_time = first_byte.elapsed();
+    let (cancelled, error) = match &end {
+        End::Complete => {
+            let mut tail = translator.usage_frame(&usage, &cost);
+            tail.extend_from_slice(DONE_FRAME);
+            let _ = tx.send(Bytes::from(tail)).await;
+            (false, None)
+        }
+        End::Failed(err) => {
+            let _ = tx.send(Bytes::from(translator.error_frame(err))).await;
+            (false, Some(err.message.to_string()))
+        }
+        End::Cancelled => (true, None),
+    };
+    let mut outcome = outcome;
+    if error.is_some() {
+        outcome.finish_reason = Some("error".into());
+    }
+    state.recorder.record(ctx.record(
+        Some(&target),
+        &outcome,
+        usage,
+        cost,
+        attempts,
+        generation_time,
+        cancelled,
+        error,
+    ));
+}
+
+/// Usage when the upstream reported none: the prompt estimate and the generated text seen.
+fn estimated_usage(request: &ChatRequest, generated_bytes: usize) -> Usage {
+    Usage {
+        prompt_tokens: request.prompt_estimate(),
+        completion_tokens: (generated_bytes as u64).div_ceil(4),
+        ..Usage::default()
+    }
+}
+
+fn insert_generation_id(headers: &mut HeaderMap, id: &str) {
+    if let Ok(value) = HeaderValue::from_str(id) {
+        headers.insert("x-generation-id", value);
+    }
+}
+
+impl RequestCtx {
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        target: Option<&Target>,
+        outcome: &Outcome,
+        usage: Usage,
+        cost: Cost,
+        attempts: Vec<Attempt>,
+        generation_time: Duration,
+        cancelled: bool,
+        error: Option<String>,
+    ) -> GenerationRecord {
+        GenerationRecord {
+            id: self.generation_id.clone(),
+            account_id: self.principal.key.account_id.clone(),
+            key_hash: self.principal.key.hash.clone(),
+            created_at_ms: self.created_at_ms,
+            model: target.map(|t| t.model_id.clone()).unwrap_or_default(),
+            provider_name: target.map(|t| t.provider_name.clone()),
+            upstream_id: outcome.upstream_id.clone(),
+            streamed: self.streamed,
+            cancelled,
+            finish_reason: outcome.finish_reason.clone(),
+            native_finish_reason: outcome.native_finish_reason.clone(),
+            usage,
+            cost: cost.total,
+            latency_ms: self.started.elapsed().as_millis() as u64,
+            generation_time_ms: generation_time.as_millis() as u64,
+            http_referer: self.http_referer.clone(),
+            app_title: self.app_title.clone(),
+            user_agent: self.user_agent.clone(),
+            external_user: self.external_user.clone(),
+            session_id: self.session_id.clone(),
+            attempts,
+            error,
+        }
+    }
+
+    fn failed(&self, target: Option<&Target>, attempts: Vec<Attempt>, err: &ApiError) -> GenerationRecord {
+        let outcome = Outcome {
+            finish_reason: Some("error".into()),
+            ..Outcome::default()
+        };
+        self.record(
+            target,
+            &outcome,
+            Usage::default(),
+            Cost::default(),
+            attempts,
+            Duration::ZERO,
+            false,
+            Some(err.message.to_string()),
+        )
+    }
+}
