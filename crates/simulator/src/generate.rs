@@ -3,6 +3,8 @@
 //! Everything a simulated model "says" is a pure function of the request, so tests can compare
 //! a streamed answer with the non-streamed one and replay a request to get the same output.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
 
@@ -25,18 +27,7 @@ const MAX_DEPTH: usize = 24;
 pub fn request_hash(value: &Value, skip: &[&str]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().filter(|k| !skip.contains(&k.as_str())).collect();
-            keys.sort();
-            hasher.update(b"{");
-            for key in keys {
-                canonical(&Value::String(key.clone()), &mut hasher);
-                hasher.update(b":");
-                canonical(&map[key.as_str()], &mut hasher);
-                hasher.update(b",");
-            }
-            hasher.update(b"}");
-        }
+        Value::Object(map) => canonical_object(map, skip, &mut hasher),
         other => canonical(other, &mut hasher),
     }
     hasher.finalize().into()
@@ -55,18 +46,7 @@ pub fn bytes_hash(parts: &[&[u8]]) -> [u8; 32] {
 // Sorted keys make the hash independent of serde_json's map ordering feature.
 fn canonical(value: &Value, hasher: &mut Sha256) {
     match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            hasher.update(b"{");
-            for key in keys {
-                canonical(&Value::String(key.clone()), hasher);
-                hasher.update(b":");
-                canonical(&map[key.as_str()], hasher);
-                hasher.update(b",");
-            }
-            hasher.update(b"}");
-        }
+        Value::Object(map) => canonical_object(map, &[], hasher),
         Value::Array(items) => {
             hasher.update(b"[");
             for item in items {
@@ -77,6 +57,19 @@ fn canonical(value: &Value, hasher: &mut Sha256) {
         }
         other => hasher.update(other.to_string().as_bytes()),
     }
+}
+
+fn canonical_object(map: &Map<String, Value>, skip: &[&str], hasher: &mut Sha256) {
+    let mut keys: Vec<&String> = map.keys().filter(|k| !skip.contains(&k.as_str())).collect();
+    keys.sort();
+    hasher.update(b"{");
+    for key in keys {
+        hasher.update(Value::String(key.clone()).to_string().as_bytes());
+        hasher.update(b":");
+        canonical(&map[key.as_str()], hasher);
+        hasher.update(b",");
+    }
+    hasher.update(b"}");
 }
 
 /// Lowercase hex of `bytes`.
@@ -148,69 +141,63 @@ pub fn json_for_schema(schema: &Value, rng: &mut Rng) -> Value {
     Generator { root: schema }.value(schema, rng, 0)
 }
 
-struct Generator<'a> {
-    root: &'a Value,
+struct Generator<'r> {
+    root: &'r Value,
 }
 
-impl<'a> Generator<'a> {
+impl Generator<'_> {
     /// Follows `$ref`s (local JSON pointers only) and merges `allOf` into one schema.
-    fn resolve(&self, schema: &'a Value, depth: usize) -> std::borrow::Cow<'a, Value> {
+    fn resolve<'x>(&'x self, schema: &'x Value) -> Cow<'x, Value> {
         let mut schema = schema;
         for _ in 0..MAX_DEPTH {
-            match schema.get("$ref").and_then(Value::as_str) {
-                Some(reference) => match reference.strip_prefix('#').and_then(|p| {
-                    if p.is_empty() {
-                        Some(self.root)
-                    } else {
-                        self.root.pointer(p)
-                    }
-                }) {
-                    Some(target) => schema = target,
-                    None => break,
-                },
+            let Some(reference) = schema.get("$ref").and_then(Value::as_str) else {
+                break;
+            };
+            let target = reference.strip_prefix('#').and_then(|pointer| {
+                if pointer.is_empty() {
+                    Some(self.root)
+                } else {
+                    self.root.pointer(pointer)
+                }
+            });
+            match target {
+                Some(target) => schema = target,
                 None => break,
             }
         }
         let Some(all) = schema.get("allOf").and_then(Value::as_array) else {
-            return std::borrow::Cow::Borrowed(schema);
+            return Cow::Borrowed(schema);
         };
-        let mut merged = match schema {
-            Value::Object(map) => map.clone(),
-            _ => Map::new(),
-        };
+        let mut merged = schema.as_object().cloned().unwrap_or_default();
         merged.remove("allOf");
         for part in all {
-            let part = self.resolve(part, depth + 1);
-            let Value::Object(part) = part.as_ref() else { continue };
+            let part = self.resolve(part);
+            let Some(part) = part.as_object() else {
+                continue;
+            };
             for (key, value) in part {
-                match (key.as_str(), merged.get_mut(key)) {
-                    ("properties", Some(Value::Object(existing))) => {
-                        if let Value::Object(props) = value {
-                            for (k, v) in props {
-                                existing.insert(k.clone(), v.clone());
-                            }
-                        }
+                match (key.as_str(), merged.get_mut(key), value) {
+                    ("properties", Some(Value::Object(existing)), Value::Object(props)) => {
+                        existing.extend(props.iter().map(|(k, v)| (k.clone(), v.clone())));
                     }
-                    ("required", Some(Value::Array(existing))) => {
-                        if let Value::Array(req) = value {
-                            existing.extend(req.iter().cloned());
-                        }
+                    ("required", Some(Value::Array(existing)), Value::Array(names)) => {
+                        existing.extend(names.iter().cloned());
                     }
-                    (_, Some(_)) => {}
-                    (_, None) => {
+                    (_, Some(_), _) => {}
+                    (_, None, _) => {
                         merged.insert(key.clone(), value.clone());
                     }
                 }
             }
         }
-        std::borrow::Cow::Owned(Value::Object(merged))
+        Cow::Owned(Value::Object(merged))
     }
 
-    fn value(&self, schema: &'a Value, rng: &mut Rng, depth: usize) -> Value {
+    fn value(&self, schema: &Value, rng: &mut Rng, depth: usize) -> Value {
         if depth > MAX_DEPTH {
             return Value::Null;
         }
-        let resolved = self.resolve(schema, depth);
+        let resolved = self.resolve(schema);
         let schema = resolved.as_ref();
         if let Some(constant) = schema.get("const") {
             return constant.clone();
@@ -221,17 +208,16 @@ impl<'a> Generator<'a> {
             }
         }
         for key in ["anyOf", "oneOf"] {
-            if let Some(branches) = schema.get(key).and_then(Value::as_array) {
-                // Prefer a non-null branch so optional fields still carry a value.
-                let branch = branches
-                    .iter()
-                    .find(|b| b.get("type").and_then(Value::as_str) != Some("null"))
-                    .or(branches.first());
-                if let Some(branch) = branch {
-                    // Resolve lifetimes: branches borrow from `schema`, which may be owned.
-                    let branch = branch.clone();
-                    return Generator { root: self.root }.owned_value(&branch, rng, depth + 1);
-                }
+            let Some(branches) = schema.get(key).and_then(Value::as_array) else {
+                continue;
+            };
+            // Prefer a non-null branch so optional fields still carry a value.
+            let branch = branches
+                .iter()
+                .find(|b| b.get("type").and_then(Value::as_str) != Some("null"))
+                .or(branches.first());
+            if let Some(branch) = branch {
+                return self.value(branch, rng, depth + 1);
             }
         }
         match schema_type(schema) {
@@ -245,34 +231,11 @@ impl<'a> Generator<'a> {
         }
     }
 
-    // Same as `value` for schemas that do not live as long as the root (cloned branches).
-    fn owned_value(&self, schema: &Value, rng: &mut Rng, depth: usize) -> Value {
-        let root = self.root;
-        // A short-lived generator whose root is still the document root for `$ref`s.
-        let generator = Generator { root };
-        // SAFETY-free trick: re-borrow via a local clone with the needed lifetime.
-        let local: Value = schema.clone();
-        let value = {
-            let g: &Generator<'_> = &generator;
-            g.value_local(&local, rng, depth)
-        };
-        value
-    }
-
-    fn value_local(&self, schema: &Value, rng: &mut Rng, depth: usize) -> Value {
-        // Borrow-checker friendly entry: build a generator whose lifetime matches `schema`,
-        // while `$ref`s keep resolving against the original root (which outlives it).
-        let root: &Value = self.root;
-        let g = Generator2 { root, local: schema };
-        g.run(rng, depth)
-    }
-
     fn object(&self, schema: &Value, rng: &mut Rng, depth: usize) -> Value {
         let mut out = Map::new();
         if let Some(props) = schema.get("properties").and_then(Value::as_object) {
             for (name, prop) in props {
-                let prop = prop.clone();
-                out.insert(name.clone(), self.value_local(&prop, rng, depth + 1));
+                out.insert(name.clone(), self.value(prop, rng, depth + 1));
             }
         }
         if let Some(required) = schema.get("required").and_then(Value::as_array) {
@@ -286,53 +249,42 @@ impl<'a> Generator<'a> {
     }
 
     fn array(&self, schema: &Value, rng: &mut Rng, depth: usize) -> Value {
-        let prefix = schema
+        let tuple = schema
             .get("prefixItems")
             .or_else(|| schema.get("items").filter(|i| i.is_array()))
             .and_then(Value::as_array);
-        if let Some(prefix) = prefix {
-            let prefix = prefix.clone();
-            return Value::Array(
-                prefix
-                    .iter()
-                    .map(|item| self.value_local(item, rng, depth + 1))
-                    .collect(),
-            );
+        if let Some(tuple) = tuple {
+            return tuple
+                .iter()
+                .map(|item| self.value(item, rng, depth + 1))
+                .collect();
         }
         let min = schema.get("minItems").and_then(Value::as_u64).unwrap_or(0);
-        let max = schema.get("maxItems").and_then(Value::as_u64).unwrap_or(u64::MAX);
+        let max = schema
+            .get("maxItems")
+            .and_then(Value::as_u64)
+            .unwrap_or(u64::MAX);
         // Past a few levels only the minimum is generated, so recursive schemas terminate.
-        let wanted = if depth > MAX_DEPTH / 2 { min } else { 1 + rng.below(3) };
+        let wanted = if depth > MAX_DEPTH / 2 {
+            min
+        } else {
+            1 + rng.below(3)
+        };
         let count = wanted.max(min).min(max).min(1000);
-        let item = schema.get("items").cloned().unwrap_or(Value::Object(Map::new()));
+        let any = Value::Object(Map::new());
+        let item = schema.get("items").unwrap_or(&any);
         let unique = schema.get("uniqueItems").and_then(Value::as_bool) == Some(true);
         let mut items: Vec<Value> = Vec::new();
         let mut attempts = 0;
         while (items.len() as u64) < count && attempts < count * 8 + 8 {
             attempts += 1;
-            let value = self.value_local(&item, rng, depth + 1);
+            let value = self.value(item, rng, depth + 1);
             if unique && items.contains(&value) {
                 continue;
             }
             items.push(value);
         }
         Value::Array(items)
-    }
-}
-
-/// Generation for a schema borrowed for a shorter time than the root.
-struct Generator2<'r, 'l> {
-    root: &'r Value,
-    local: &'l Value,
-}
-
-impl Generator2<'_, '_> {
-    fn run(&self, rng: &mut Rng, depth: usize) -> Value {
-        // Both borrows live for this call, so one common lifetime works.
-        fn go<'x>(root: &'x Value, local: &'x Value, rng: &mut Rng, depth: usize) -> Value {
-            Generator { root }.value(local, rng, depth)
-        }
-        go(self.root, self.local, rng, depth)
     }
 }
 
@@ -383,16 +335,31 @@ fn integer(schema: &Value, rng: &mut Rng) -> Value {
     let (lo, hi) = match (lo, hi) {
         (Some(lo), Some(hi)) => (lo, hi.max(lo)),
         (Some(lo), None) => (lo, lo + 100.0),
-        (None, Some(hi)) => ((hi - 100.0).min(hi).max(if hi >= 0.0 { 0.0 } else { hi - 100.0 }), hi),
+        (None, Some(hi)) => (
+            if hi >= 0.0 {
+                (hi - 100.0).max(0.0)
+            } else {
+                hi - 100.0
+            },
+            hi,
+        ),
         (None, None) => (0.0, 100.0),
     };
     let (lo, hi) = (lo as i64, hi as i64);
     let span = hi.saturating_sub(lo).max(0) as u64;
     let mut value = lo.saturating_add(rng.below(span.saturating_add(1)) as i64);
-    if let Some(step) = schema.get("multipleOf").and_then(Value::as_i64).filter(|s| *s > 0) {
+    if let Some(step) = schema
+        .get("multipleOf")
+        .and_then(Value::as_i64)
+        .filter(|s| *s > 0)
+    {
         // Round up to the next multiple; fall back to rounding down past the upper bound.
         let up = value.div_euclid(step) * step + if value.rem_euclid(step) == 0 { 0 } else { step };
-        value = if up <= hi { up } else { value.div_euclid(step) * step };
+        value = if up <= hi {
+            up
+        } else {
+            value.div_euclid(step) * step
+        };
     }
     Value::Number(Number::from(value))
 }
@@ -409,7 +376,11 @@ fn number(schema: &Value, rng: &mut Rng) -> Value {
         (None, Some(hi)) => hi - if hi_ex { 0.5 } else { 0.0 } - rng.below(100) as f64 - 0.5,
         (None, None) => rng.below(1000) as f64 / 4.0 + 0.5,
     };
-    let value = match schema.get("multipleOf").and_then(Value::as_f64).filter(|s| *s > 0.0) {
+    let value = match schema
+        .get("multipleOf")
+        .and_then(Value::as_f64)
+        .filter(|s| *s > 0.0)
+    {
         Some(step) => (value / step).ceil() * step,
         None => value,
     };
@@ -418,17 +389,30 @@ fn number(schema: &Value, rng: &mut Rng) -> Value {
 
 fn string(schema: &Value, rng: &mut Rng) -> String {
     let formatted = match schema.get("format").and_then(Value::as_str) {
-        Some("date-time") => Some(format!("2024-0{}-1{}T12:00:00Z", 1 + rng.below(9), rng.below(10))),
+        Some("date-time") => Some(format!(
+            "2024-0{}-1{}T12:00:00Z",
+            1 + rng.below(9),
+            rng.below(10)
+        )),
         Some("date") => Some(format!("2024-0{}-1{}", 1 + rng.below(9), rng.below(10))),
         Some("time") => Some(format!("1{}:30:00", rng.below(10))),
         Some("email") => Some(format!("{}@example.com", rng.word())),
-        Some("uri" | "url" | "uri-reference" | "iri") => Some(format!("https://example.com/{}", rng.word())),
+        Some("uri" | "url" | "uri-reference" | "iri") => {
+            Some(format!("https://example.com/{}", rng.word()))
+        }
         Some("hostname") => Some(format!("{}.example.com", rng.word())),
         Some("ipv4") => Some(format!("192.0.2.{}", 1 + rng.below(254))),
         Some("ipv6") => Some(format!("2001:db8::{:x}", 1 + rng.below(0xfffe))),
         Some("uuid") => {
             let h = hex(&rng.next_u64().to_le_bytes()) + &hex(&rng.next_u64().to_le_bytes());
-            Some(format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32]))
+            Some(format!(
+                "{}-{}-4{}-a{}-{}",
+                &h[0..8],
+                &h[8..12],
+                &h[13..16],
+                &h[17..20],
+                &h[20..32]
+            ))
         }
         _ => None,
     };
@@ -437,14 +421,22 @@ fn string(schema: &Value, rng: &mut Rng) -> String {
         words(rng, n)
     });
     let min = schema.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let max = schema.get("maxLength").and_then(Value::as_u64).map(|m| m as usize);
+    let max = schema
+        .get("maxLength")
+        .and_then(Value::as_u64)
+        .map(|m| m as usize);
     while text.chars().count() < min {
         text.push(' ');
         text.push_str(rng.word());
     }
     if let Some(max) = max {
         if text.chars().count() > max {
-            text = text.chars().take(max).collect::<String>().trim_end().to_owned();
+            text = text
+                .chars()
+                .take(max)
+                .collect::<String>()
+                .trim_end()
+                .to_owned();
             // Trimming may undercut minLength; pad with a letter instead.
             while text.chars().count() < min.min(max) {
                 text.push('x');
@@ -465,7 +457,8 @@ mod tests {
 
     #[test]
     fn canonical_hash_ignores_key_order_and_skipped_keys() {
-        let a = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": true});
+        let a =
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": true});
         let b = json!({"messages": [{"content": "hi", "role": "user"}], "model": "m"});
         assert_eq!(request_hash(&a, &["stream"]), request_hash(&b, &["stream"]));
         assert_ne!(request_hash(&a, &[]), request_hash(&b, &[]));

@@ -90,7 +90,15 @@ mod tests {
 
     #[test]
     fn pieces_cover_text_one_token_each() {
-        for text in ["alpha beta gamma", " lead", "trail  ", r#"{"a": [1, 2]}"#, "x", "  ", "é中a1"] {
+        for text in [
+            "alpha beta gamma",
+            " lead",
+            "trail  ",
+            r#"{"a": [1, 2]}"#,
+            "x",
+            "  ",
+            "é中a1",
+        ] {
             let parts = pieces(text);
             assert_eq!(parts.concat(), text);
             if count(text) > 0 {

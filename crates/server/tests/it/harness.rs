@@ -1,0 +1,175 @@
+//! The test harness: a simulator, a gateway in front of it, a funded account and its keys.
+
+use serde_json::{json, Value};
+use std::time::Duration;
+use switchyard_core::money::Money;
+use switchyard_server::config::{Config, Overrides};
+use switchyard_server::{create_key, unix_ms, Gateway};
+use switchyard_store::Store;
+use tokio::net::TcpListener;
+
+pub struct Harness {
+    pub gateway: String,
+    pub sim: String,
+    pub key: String,
+    pub management_key: String,
+    pub account: String,
+    pub store: Store,
+    pub http: reqwest::Client,
+    _stop: tokio::sync::broadcast::Sender<()>,
+}
+
+pub struct Options {
+    pub credits: &'static str,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { credits: "10", max_body_bytes: 64 * 1024 }
+    }
+}
+
+fn temp_db() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let path = std::env::temp_dir().join(format!("switchyard-it-{}-{nanos}.db", std::process::id()));
+    path.to_str().unwrap().to_owned()
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Harness::with(Options::default()).await
+    }
+
+    pub async fn with(options: Options) -> Harness {
+        let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+        let sim_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim_addr = sim_listener.local_addr().unwrap();
+        let mut sim_stop = stop.subscribe();
+        tokio::spawn(switchyard_simulator::serve(sim_listener, async move {
+            let _ = sim_stop.recv().await;
+        }));
+
+        let db = temp_db();
+        let mut text = format!(
+            "database = \"{db}\"\nkeepalive_ms = 100\nfirst_byte_timeout_ms = 2000\nidle_timeout_ms = 2000\nmax_body_bytes = {}\n",
+            options.max_body_bytes
+        );
+        for slug in ["openai", "deepinfra", "groq", "together", "mistral"] {
+            text.push_str(&format!(
+                "[providers.{slug}]\nbase_url = \"http://{sim_addr}/{slug}/v1\"\napi_key = \"sim-key\"\n"
+            ));
+        }
+        let env = |_: &str| None;
+        let config = Config::from_toml(&text, &env, &Overrides::default()).unwrap();
+        let store = Store::connect(&db).await.unwrap();
+        let account = "acct_test".to_owned();
+        store.create_account(&account, "test", unix_ms()).await.unwrap();
+        let credits = Money::parse_usd(options.credits).unwrap();
+        if credits > Money::ZERO {
+            store.grant_credits(&account, credits, None, unix_ms()).await.unwrap();
+        }
+        let key = create_key(&store, &account, "test", false, None).await.unwrap().key;
+        let management_key = create_key(&store, &account, "admin", true, None).await.unwrap().key;
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gateway = format!("http://{}", listener.local_addr().unwrap());
+        let gw = Gateway::new(config, store.clone()).unwrap();
+        let mut gw_stop = stop.subscribe();
+        tokio::spawn(gw.serve(listener, async move {
+            let _ = gw_stop.recv().await;
+        }));
+        Harness {
+            gateway,
+            sim: format!("http://{sim_addr}"),
+            key,
+            management_key,
+            account,
+            store,
+            http: reqwest::Client::new(),
+            _stop: stop,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway)
+    }
+
+    /// POSTs a chat request with the inference key.
+    pub async fn chat(&self, body: Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/v1/chat/completions"))
+            .bearer_auth(&self.key)
+            .header("HTTP-Referer", "https://example.test")
+            .header("X-Title", "Harness")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).bearer_auth(key).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Scripts the simulated upstream named `upstream`.
+    pub async fn sim_post(&self, upstream: &str, what: &str, body: Value) {
+        let response = self
+            .http
+            .post(format!("{}/_sim/{upstream}/{what}", self.sim))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "simulator refused {what}: {}", response.text().await.unwrap());
+    }
+
+    pub async fn sim_requests(&self, upstream: &str) -> Vec<Value> {
+        let response = self.http.get(format!("{}/_sim/{upstream}/requests", self.sim)).send().await.unwrap();
+        response.json::<Vec<Value>>().await.unwrap()
+    }
+
+    /// The generation record, waiting for it to be queued (the relay finishes after the response).
+    pub async fn generation(&self, id: &str) -> Value {
+        for _ in 0..100 {
+            let (status, body) = self.get(&format!("/api/v1/generation?id={id}"), &self.key).await;
+            if status == 200 {
+                return body["data"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("generation {id} never appeared");
+    }
+
+    /// The account's usage (USD) as the gateway reports it.
+    pub async fn usage(&self) -> f64 {
+        let (status, body) = self.get("/api/v1/credits", &self.management_key).await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]["total_usage"].as_f64().unwrap()
+    }
+
+    /// The account's usage as written to the database, once the writer has caught up.
+    pub async fn stored_usage_nanos(&self, want: i64) -> i64 {
+        let mut last = 0;
+        for _ in 0..100 {
+            last = self.store.account(&self.account).await.unwrap().unwrap().total_usage.nanos();
+            if last == want {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        last
+    }
+}
+
+pub fn user(text: &str) -> Value {
+    json!([{"role": "user", "content": text}])
+}
+
+/// Cost in nano-dollars of `usage` at a per-token prompt and completion price (in pico-dollars).
+pub fn nanos(prompt_tokens: u64, completion_tokens: u64, prompt_picos: i64, completion_picos: i64) -> i64 {
+    let picos = prompt_tokens as i128 * prompt_picos as i128 + completion_tokens as i128 * completion_picos as i128;
+    ((picos + 500) / 1000) as i64
+}

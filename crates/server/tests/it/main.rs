@@ -1,0 +1,7 @@
+//! Integration tests of the gateway: the simulator and the gateway run in-process on port 0, and
+//! every test talks HTTP to them like a client would.
+
+mod chat;
+mod errors;
+mod harness;
+mod stream;

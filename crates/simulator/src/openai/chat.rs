@@ -1,0 +1,965 @@
+//! `POST /{upstream}/v1/chat/completions`: validation, prompt token counting, the simulated
+//! answer (text, JSON for `response_format`, or tool calls), and its non-streaming and SSE forms.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::{
+    admit, invalid, json_body, now_unix, pace_whole, request_id, BodyFault, Invalid, CUT_FLUSH,
+};
+use crate::control::{Behaviour, Sim};
+use crate::generate::{hex, json_for_schema, request_hash, words, Rng};
+use crate::tokenizer;
+
+/// Prompt tokens for each message, before its role and content.
+const PER_MESSAGE_TOKENS: u64 = 3;
+/// Prompt tokens priming the assistant's reply.
+const REPLY_PRIMING_TOKENS: u64 = 3;
+/// Prompt tokens for each image content part.
+const IMAGE_TOKENS: u64 = 85;
+
+/// Keys that do not change what a request generates (streamed and not, the same answer).
+const NON_SEMANTIC_KEYS: &[&str] = &["stream", "stream_options"];
+
+pub async fn chat_completions(
+    State(sim): State<Arc<Sim>>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Response {
+    let admitted = match admit(&sim, &name, request).await {
+        Ok(admitted) => admitted,
+        Err(response) => return response,
+    };
+    let Ok(value) = serde_json::from_slice::<Value>(&admitted.body) else {
+        return invalid(
+            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
+            None,
+            None,
+        )
+        .into_response();
+    };
+    let chat = match ChatRequest::parse(&value) {
+        Ok(chat) => chat,
+        Err(invalid) => return invalid.into_response(),
+    };
+    admitted.upstream.note_model(chat.model);
+
+    let hash = request_hash(&value, NON_SEMANTIC_KEYS);
+    let mut rng = Rng::from_hash(&hash);
+    let answer = chat.answer(&admitted.behaviour, &mut rng);
+    let prompt_tokens = chat.prompt_tokens();
+    let completion_tokens = answer.completion_tokens();
+    let usage = Usage {
+        prompt_tokens,
+        completion_tokens,
+        total_tokens: prompt_tokens + completion_tokens,
+        prompt_tokens_details: PromptDetails {
+            cached_tokens: 0,
+            audio_tokens: 0,
+        },
+        completion_tokens_details: CompletionDetails {
+            reasoning_tokens: 0,
+            audio_tokens: 0,
+            accepted_prediction_tokens: 0,
+            rejected_prediction_tokens: 0,
+        },
+    };
+    let id = completion_id(&hash);
+    let created = now_unix();
+
+    if chat.stream {
+        let stream = ChatStream::new(
+            &id,
+            created,
+            chat.model,
+            answer,
+            chat.include_usage.then_some(usage),
+        );
+        return stream_response(stream, &admitted.behaviour, admitted.body_fault);
+    }
+
+    pace_whole(&admitted.behaviour, completion_tokens).await;
+    let (content, tool_calls, finish_reason) = match &answer {
+        Answer::Text {
+            content, finish, ..
+        } => (Some(content.as_str()), None, *finish),
+        Answer::Calls(calls) => {
+            let calls = calls
+                .iter()
+                .map(|c| ToolCallOut {
+                    id: &c.id,
+                    kind: "function",
+                    function: FunctionOut {
+                        name: &c.name,
+                        arguments: &c.arguments,
+                    },
+                })
+                .collect();
+            (None, Some(calls), "tool_calls")
+        }
+    };
+    let completion = Completion {
+        id: &id,
+        object: "chat.completion",
+        created,
+        model: chat.model,
+        choices: [CompletionChoice {
+            index: 0,
+            message: AssistantMessage {
+                role: "assistant",
+                content,
+                tool_calls,
+                refusal: None,
+                annotations: &[],
+            },
+            logprobs: None,
+            finish_reason,
+        }],
+        usage: &usage,
+        service_tier: "default",
+        system_fingerprint: "fp_sim",
+    };
+    match serde_json::to_vec(&completion) {
+        Ok(bytes) => json_body(bytes, admitted.body_fault),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// `chatcmpl-` + a prefix of the request hash + a process-wide counter, so the same request
+/// replayed still gets a distinct id (gateways key generations by it).
+fn completion_id(hash: &[u8; 32]) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "chatcmpl-{}{:012x}",
+        hex(&hash[..6]),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The parts of a chat request the simulator acts on, validated.
+struct ChatRequest<'a> {
+    model: &'a str,
+    messages: &'a [Value],
+    stream: bool,
+    include_usage: bool,
+    max_tokens: Option<u64>,
+    tools: Vec<Tool<'a>>,
+    tools_raw: Option<&'a Value>,
+    tool_choice: ToolChoice<'a>,
+    parallel_tool_calls: bool,
+    format: Format<'a>,
+}
+
+struct Tool<'a> {
+    name: &'a str,
+    parameters: Option<&'a Value>,
+}
+
+enum ToolChoice<'a> {
+    Auto,
+    None,
+    Required,
+    Named(&'a str),
+}
+
+enum Format<'a> {
+    Text,
+    JsonObject,
+    JsonSchema(Option<&'a Value>),
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn wrong_type(param: &str, expected: &str, got: &Value) -> Invalid {
+    let message = format!(
+        "Invalid type for '{param}': expected {expected}, but got {} instead.",
+        json_type(got)
+    );
+    invalid(message, Some(param), Some("invalid_type"))
+}
+
+fn missing(param: &str) -> Invalid {
+    let message = format!("Missing required parameter: '{param}'.");
+    invalid(message, Some(param), Some("missing_required_parameter"))
+}
+
+/// An optional boolean parameter (`null` counts as absent).
+fn opt_bool(obj: &Value, key: &str, param: &str) -> Result<Option<bool>, Invalid> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(wrong_type(param, "a boolean", other)),
+    }
+}
+
+/// An optional integer parameter that must be at least 1.
+fn opt_positive(obj: &Value, key: &str) -> Result<Option<u64>, Invalid> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_i64() {
+            Some(n) if n >= 1 => Ok(Some(n as u64)),
+            Some(n) => {
+                let message = format!(
+                    "Invalid '{key}': integer below minimum value. Expected a value >= 1, but got {n} instead."
+                );
+                Err(invalid(message, Some(key), Some("integer_below_min_value")))
+            }
+            None => Err(wrong_type(key, "an integer", v)),
+        },
+    }
+}
+
+impl<'a> ChatRequest<'a> {
+    fn parse(value: &'a Value) -> Result<Self, Invalid> {
+        if !value.is_object() {
+            return Err(wrong_type("body", "an object", value));
+        }
+        let model = match value.get("model") {
+            Some(Value::String(model)) => model.as_str(),
+            None | Some(Value::Null) => {
+                return Err(invalid("you must provide a model parameter", None, None));
+            }
+            Some(other) => return Err(wrong_type("model", "a string", other)),
+        };
+        let messages = match value.get("messages") {
+            Some(Value::Array(messages)) if messages.is_empty() => {
+                return Err(invalid(
+                    "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+                    Some("messages"),
+                    Some("empty_array"),
+                ));
+            }
+            Some(Value::Array(messages)) => messages.as_slice(),
+            None | Some(Value::Null) => return Err(missing("messages")),
+            Some(other) => return Err(wrong_type("messages", "an array of objects", other)),
+        };
+        for (i, message) in messages.iter().enumerate() {
+            if !message.is_object() {
+                return Err(wrong_type(&format!("messages[{i}]"), "an object", message));
+            }
+            match message.get("role") {
+                Some(Value::String(_)) => {}
+                None | Some(Value::Null) => return Err(missing(&format!("messages[{i}].role"))),
+                Some(other) => {
+                    return Err(wrong_type(
+                        &format!("messages[{i}].role"),
+                        "a string",
+                        other,
+                    ))
+                }
+            }
+        }
+        let stream = opt_bool(value, "stream", "stream")?.unwrap_or(false);
+        let include_usage = match value.get("stream_options") {
+            None | Some(Value::Null) => false,
+            Some(options @ Value::Object(_)) => {
+                opt_bool(options, "include_usage", "stream_options.include_usage")?.unwrap_or(false)
+            }
+            Some(other) => return Err(wrong_type("stream_options", "an object", other)),
+        };
+        // max_completion_tokens supersedes the deprecated max_tokens when both are given.
+        let max_tokens = match opt_positive(value, "max_completion_tokens")? {
+            Some(n) => Some(n),
+            None => opt_positive(value, "max_tokens")?,
+        };
+        let (tools, tools_raw) = match value.get("tools") {
+            None | Some(Value::Null) => (Vec::new(), None),
+            Some(raw @ Value::Array(items)) => (parse_tools(items)?, Some(raw)),
+            Some(other) => return Err(wrong_type("tools", "an array", other)),
+        };
+        let tool_choice = parse_tool_choice(value.get("tool_choice"), &tools)?;
+        let parallel_tool_calls =
+            opt_bool(value, "parallel_tool_calls", "parallel_tool_calls")?.unwrap_or(true);
+        let format = parse_response_format(value.get("response_format"))?;
+        Ok(ChatRequest {
+            model,
+            messages,
+            stream,
+            include_usage,
+            max_tokens,
+            tools,
+            tools_raw,
+            tool_choice,
+            parallel_tool_calls,
+            format,
+        })
+    }
+
+    /// Prompt tokens: per message, 3 plus the tokens of its role, content (text parts by the
+    /// tokenizer, 85 per image), tool call names and arguments, and `name`; plus 3 priming the
+    /// reply; plus the tokens of the `tools` JSON if given.
+    fn prompt_tokens(&self) -> u64 {
+        let mut total = REPLY_PRIMING_TOKENS;
+        for message in self.messages {
+            total += PER_MESSAGE_TOKENS;
+            total += message
+                .get("role")
+                .and_then(Value::as_str)
+                .map_or(0, tokenizer::count);
+            total += content_tokens(message.get("content"));
+            total += message
+                .get("name")
+                .and_then(Value::as_str)
+                .map_or(0, tokenizer::count);
+            if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
+                for call in calls {
+                    let function = call.get("function");
+                    for key in ["name", "arguments"] {
+                        let text = function.and_then(|f| f.get(key)).and_then(Value::as_str);
+                        total += text.map_or(0, tokenizer::count);
+                    }
+                }
+            }
+        }
+        if let Some(tools) = self.tools_raw {
+            // Key order and whitespace do not change the count, so any serialisation works.
+            total += tokenizer::count(&tools.to_string());
+        }
+        total
+    }
+
+    /// The simulated model's reply.
+    fn answer(&self, behaviour: &Behaviour, rng: &mut Rng) -> Answer {
+        let chosen = self.chosen_tools();
+        if !chosen.is_empty() {
+            let calls = chosen
+                .into_iter()
+                .map(|tool| {
+                    let mut call_rng = rng.fork();
+                    let id = format!(
+                        "call_{:016x}{:08x}",
+                        call_rng.next_u64(),
+                        call_rng.next_u64() as u32
+                    );
+                    let default_schema = serde_json::json!({"type": "object", "properties": {}});
+                    let schema = tool.parameters.unwrap_or(&default_schema);
+                    let arguments = json_for_schema(schema, &mut call_rng).to_string();
+                    Call {
+                        id,
+                        name: tool.name.to_owned(),
+                        arguments,
+                    }
+                })
+                .collect();
+            return Answer::Calls(calls);
+        }
+        let mut text_rng = rng.fork();
+        let wanted = behaviour.output_tokens;
+        let n = self.max_tokens.map_or(wanted, |cap| cap.min(wanted));
+        let finish = if n < wanted { "length" } else { "stop" };
+        let content = match self.format {
+            Format::Text => words(&mut text_rng, n),
+            Format::JsonObject => {
+                serde_json::json!({"answer": words(&mut text_rng, n)}).to_string()
+            }
+            Format::JsonSchema(schema) => {
+                let any = serde_json::json!({});
+                json_for_schema(schema.unwrap_or(&any), &mut text_rng).to_string()
+            }
+        };
+        let finish = if matches!(self.format, Format::Text) {
+            finish
+        } else {
+            "stop"
+        };
+        Answer::Text { content, finish }
+    }
+
+    /// Tools to call: the named one; else those whose names the last user message mentions
+    /// (in `tools` order, only the first unless parallel calls are allowed); for `required`
+    /// with no mention, the first tool.
+    fn chosen_tools(&self) -> Vec<&Tool<'a>> {
+        let mentioned = || -> Vec<&Tool<'a>> {
+            let text = self
+                .messages
+                .iter()
+                .rev()
+                .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+                .map(|m| content_text(m.get("content")))
+                .unwrap_or_default();
+            self.tools
+                .iter()
+                .filter(|t| text.contains(t.name))
+                .collect()
+        };
+        let mut chosen = match self.tool_choice {
+            ToolChoice::None => Vec::new(),
+            ToolChoice::Named(name) => self
+                .tools
+                .iter()
+                .filter(|t| t.name == name)
+                .take(1)
+                .collect(),
+            ToolChoice::Auto => mentioned(),
+            ToolChoice::Required => {
+                let found = mentioned();
+                if found.is_empty() {
+                    self.tools.iter().take(1).collect()
+                } else {
+                    found
+                }
+            }
+        };
+        if !self.parallel_tool_calls {
+            chosen.truncate(1);
+        }
+        chosen
+    }
+}
+
+fn parse_tools(items: &[Value]) -> Result<Vec<Tool<'_>>, Invalid> {
+    let mut tools = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if !item.is_object() {
+            return Err(wrong_type(&format!("tools[{i}]"), "an object", item));
+        }
+        // Only function tools can be called; other kinds are accepted and ignored.
+        if item.get("type").and_then(Value::as_str) != Some("function") {
+            continue;
+        }
+        let Some(function) = item.get("function").filter(|f| f.is_object()) else {
+            return Err(missing(&format!("tools[{i}].function")));
+        };
+        let name = match function.get("name") {
+            Some(Value::String(name)) if !name.is_empty() => name.as_str(),
+            _ => return Err(missing(&format!("tools[{i}].function.name"))),
+        };
+        let parameters = function.get("parameters").filter(|p| p.is_object());
+        tools.push(Tool { name, parameters });
+    }
+    Ok(tools)
+}
+
+fn parse_tool_choice<'a>(
+    value: Option<&'a Value>,
+    tools: &[Tool<'a>],
+) -> Result<ToolChoice<'a>, Invalid> {
+    let choice = match value {
+        None | Some(Value::Null) => return Ok(ToolChoice::Auto),
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => ToolChoice::Auto,
+            "none" => return Ok(ToolChoice::None),
+            "required" => ToolChoice::Required,
+            other => {
+                let message = format!(
+                    "Invalid value: '{other}'. Supported values are: 'none', 'auto', and 'required'."
+                );
+                return Err(invalid(message, Some("tool_choice"), Some("invalid_value")));
+            }
+        },
+        Some(obj @ Value::Object(_)) => {
+            match obj
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .and_then(Value::as_str)
+            {
+                Some(name) => ToolChoice::Named(name),
+                // Other shapes (e.g. allowed_tools) behave like auto here.
+                None => ToolChoice::Auto,
+            }
+        }
+        Some(other) => return Err(wrong_type("tool_choice", "a string or an object", other)),
+    };
+    if tools.is_empty() && !matches!(choice, ToolChoice::Auto) {
+        return Err(invalid(
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+            Some("tool_choice"),
+            None,
+        ));
+    }
+    if let ToolChoice::Named(name) = choice {
+        if !tools.iter().any(|t| t.name == name) {
+            let message = format!("Tool choice '{name}' not found in 'tools' parameter.");
+            return Err(invalid(message, Some("tool_choice"), None));
+        }
+    }
+    Ok(choice)
+}
+
+fn parse_response_format(value: Option<&Value>) -> Result<Format<'_>, Invalid> {
+    let format = match value {
+        None | Some(Value::Null) => return Ok(Format::Text),
+        Some(format @ Value::Object(_)) => format,
+        Some(other) => return Err(wrong_type("response_format", "an object", other)),
+    };
+    match format.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(Format::Text),
+        Some("json_object") => Ok(Format::JsonObject),
+        Some("json_schema") => {
+            let Some(spec) = format.get("json_schema").filter(|s| s.is_object()) else {
+                return Err(missing("response_format.json_schema"));
+            };
+            if spec.get("name").and_then(Value::as_str).is_none() {
+                return Err(missing("response_format.json_schema.name"));
+            }
+            Ok(Format::JsonSchema(
+                spec.get("schema").filter(|s| s.is_object()),
+            ))
+        }
+        Some(other) => {
+            let message = format!(
+                "Invalid value: '{other}'. Supported values are: 'text', 'json_object', and 'json_schema'."
+            );
+            Err(invalid(
+                message,
+                Some("response_format.type"),
+                Some("invalid_value"),
+            ))
+        }
+        None => Err(missing("response_format.type")),
+    }
+}
+
+/// Tokens of a message's `content`: a string, or parts (text by the tokenizer, 85 per image,
+/// refusals by their text; audio and file parts count nothing).
+fn content_tokens(content: Option<&Value>) -> u64 {
+    match content {
+        Some(Value::String(text)) => tokenizer::count(text),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .map(|part| match part.get("type").and_then(Value::as_str) {
+                Some("text") => part
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .map_or(0, tokenizer::count),
+                Some("image_url" | "image") => IMAGE_TOKENS,
+                Some("refusal") => part
+                    .get("refusal")
+                    .and_then(Value::as_str)
+                    .map_or(0, tokenizer::count),
+                _ => 0,
+            })
+            .sum(),
+        _ => 0,
+    }
+}
+
+/// The text of a message's `content` (text parts joined), for spotting tool mentions.
+fn content_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// What the simulated model replies.
+enum Answer {
+    Text {
+        content: String,
+        finish: &'static str,
+    },
+    Calls(Vec<Call>),
+}
+
+struct Call {
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+impl Answer {
+    fn completion_tokens(&self) -> u64 {
+        match self {
+            Answer::Text { content, .. } => tokenizer::count(content),
+            Answer::Calls(calls) => calls
+                .iter()
+                .map(|c| tokenizer::count(&c.name) + tokenizer::count(&c.arguments))
+                .sum(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Completion<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [CompletionChoice<'a>; 1],
+    usage: &'a Usage,
+    service_tier: &'static str,
+    system_fingerprint: &'static str,
+}
+
+#[derive(Serialize)]
+struct CompletionChoice<'a> {
+    index: u32,
+    message: AssistantMessage<'a>,
+    logprobs: Option<()>,
+    finish_reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct AssistantMessage<'a> {
+    role: &'static str,
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<Vec<ToolCallOut<'a>>>,
+    refusal: Option<()>,
+    annotations: &'static [u8],
+}
+
+#[derive(Serialize)]
+struct ToolCallOut<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: FunctionOut<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionOut<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
+
+#[derive(Serialize)]
+struct Usage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    prompt_tokens_details: PromptDetails,
+    completion_tokens_details: CompletionDetails,
+}
+
+#[derive(Serialize)]
+struct PromptDetails {
+    cached_tokens: u64,
+    audio_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct CompletionDetails {
+    reasoning_tokens: u64,
+    audio_tokens: u64,
+    accepted_prediction_tokens: u64,
+    rejected_prediction_tokens: u64,
+}
+
+/// A JSON string literal.
+fn quote(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// Where the SSE stream is: events are rendered one at a time, so an open stream holds only
+/// the answer, not its serialised chunks.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Role,
+    Text(usize),
+    CallHead(usize),
+    CallArgs(usize, usize),
+    Finish,
+    Usage,
+    Done,
+    End,
+}
+
+/// One SSE event, and whether it carries a (paced) token.
+struct Event {
+    bytes: Bytes,
+    token: bool,
+    done: bool,
+}
+
+/// The chunks of one streamed completion, as OpenAI sends them.
+struct ChatStream {
+    /// Every chunk's opening, up to and including `"choices":[`.
+    prefix: String,
+    /// Closes a chunk with choices: `]}` or, with usage requested, `],"usage":null}`.
+    suffix: &'static str,
+    answer: Answer,
+    /// Token piece boundaries: of the content, or of each call's arguments.
+    pieces: Vec<Vec<usize>>,
+    usage: Option<String>,
+    step: Step,
+}
+
+impl ChatStream {
+    fn new(id: &str, created: u64, model: &str, answer: Answer, usage: Option<Usage>) -> Self {
+        let prefix = format!(
+            r#"{{"id":{},"object":"chat.completion.chunk","created":{created},"model":{},"service_tier":"default","system_fingerprint":"fp_sim","choices":["#,
+            quote(id),
+            quote(model),
+        );
+        let pieces = match &answer {
+            Answer::Text { content, .. } => vec![tokenizer::piece_ends(content)],
+            Answer::Calls(calls) => calls
+                .iter()
+                .map(|c| tokenizer::piece_ends(&c.arguments))
+                .collect(),
+        };
+        let usage = usage.and_then(|u| serde_json::to_string(&u).ok());
+        let suffix = if usage.is_some() {
+            r#"],"usage":null}"#
+        } else {
+            "]}"
+        };
+        ChatStream {
+            prefix,
+            suffix,
+            answer,
+            pieces,
+            usage,
+            step: Step::Role,
+        }
+    }
+
+    fn chunk(&self, delta: &str, finish_reason: Option<&str>) -> Bytes {
+        let finish = finish_reason.map_or_else(|| "null".to_owned(), quote);
+        Bytes::from(format!(
+            r#"data: {}{{"index":0,"delta":{delta},"logprobs":null,"finish_reason":{finish}}}{}
+
+"#,
+            self.prefix, self.suffix
+        ))
+    }
+
+    fn piece(&self, list: usize, index: usize) -> &str {
+        let ends = &self.pieces[list];
+        let start = if index == 0 { 0 } else { ends[index - 1] };
+        let text = match &self.answer {
+            Answer::Text { content, .. } => content.as_str(),
+            Answer::Calls(calls) => calls[list].arguments.as_str(),
+        };
+        &text[start..ends[index]]
+    }
+
+    fn call_head(&self, index: usize, with_role: bool) -> String {
+        let Answer::Calls(calls) = &self.answer else {
+            return String::new();
+        };
+        let call = &calls[index];
+        let tool_calls = format!(
+            r#"[{{"index":{index},"id":{},"type":"function","function":{{"name":{},"arguments":""}}}}]"#,
+            quote(&call.id),
+            quote(&call.name)
+        );
+        if with_role {
+            format!(
+                r#"{{"role":"assistant","content":null,"tool_calls":{tool_calls},"refusal":null}}"#
+            )
+        } else {
+            format!(r#"{{"tool_calls":{tool_calls}}}"#)
+        }
+    }
+
+    /// The step after the last piece of call `call`.
+    fn after_call(&self, call: usize) -> Step {
+        if call + 1 < self.pieces.len() {
+            Step::CallHead(call + 1)
+        } else {
+            Step::Finish
+        }
+    }
+
+    fn next_event(&mut self) -> Option<Event> {
+        let event = |bytes, token| {
+            Some(Event {
+                bytes,
+                token,
+                done: false,
+            })
+        };
+        match self.step {
+            Step::Role => match &self.answer {
+                Answer::Text { .. } => {
+                    self.step = if self.pieces[0].is_empty() {
+                        Step::Finish
+                    } else {
+                        Step::Text(0)
+                    };
+                    event(
+                        self.chunk(r#"{"role":"assistant","content":"","refusal":null}"#, None),
+                        false,
+                    )
+                }
+                Answer::Calls(_) => {
+                    self.step = if self.pieces[0].is_empty() {
+                        self.after_call(0)
+                    } else {
+                        Step::CallArgs(0, 0)
+                    };
+                    event(self.chunk(&self.call_head(0, true), None), false)
+                }
+            },
+            Step::Text(i) => {
+                self.step = if i + 1 < self.pieces[0].len() {
+                    Step::Text(i + 1)
+                } else {
+                    Step::Finish
+                };
+                let delta = format!(r#"{{"content":{}}}"#, quote(self.piece(0, i)));
+                event(self.chunk(&delta, None), true)
+            }
+            Step::CallHead(c) => {
+                self.step = if self.pieces[c].is_empty() {
+                    self.after_call(c)
+                } else {
+                    Step::CallArgs(c, 0)
+                };
+                event(self.chunk(&self.call_head(c, false), None), false)
+            }
+            Step::CallArgs(c, i) => {
+                self.step = if i + 1 < self.pieces[c].len() {
+                    Step::CallArgs(c, i + 1)
+                } else {
+                    self.after_call(c)
+                };
+                let delta = format!(
+                    r#"{{"tool_calls":[{{"index":{c},"function":{{"arguments":{}}}}}]}}"#,
+                    quote(self.piece(c, i))
+                );
+                event(self.chunk(&delta, None), true)
+            }
+            Step::Finish => {
+                self.step = if self.usage.is_some() {
+                    Step::Usage
+                } else {
+                    Step::Done
+                };
+                let finish = match &self.answer {
+                    Answer::Text { finish, .. } => *finish,
+                    Answer::Calls(_) => "tool_calls",
+                };
+                event(self.chunk("{}", Some(finish)), false)
+            }
+            Step::Usage => {
+                self.step = Step::Done;
+                let usage = self.usage.as_deref().unwrap_or("null");
+                event(
+                    Bytes::from(format!("data: {}],\"usage\":{usage}}}\n\n", self.prefix)),
+                    false,
+                )
+            }
+            Step::Done => {
+                self.step = Step::End;
+                Some(Event {
+                    bytes: Bytes::from_static(b"data: [DONE]\n\n"),
+                    token: false,
+                    done: true,
+                })
+            }
+            Step::End => None,
+        }
+    }
+}
+
+/// Drives a `ChatStream` in time: the first event at `ttft`, token `k` at `ttft + k/rate`.
+struct Pacer {
+    events: ChatStream,
+    first_at: Instant,
+    interval: Option<Duration>,
+    tokens: u32,
+    emitted: u64,
+    cut_after: Option<u64>,
+    finished: bool,
+}
+
+fn stream_response(
+    events: ChatStream,
+    behaviour: &Behaviour,
+    fault: Option<BodyFault>,
+) -> Response {
+    let first_at = Instant::now() + Duration::from_millis(behaviour.ttft_ms);
+    let mut builder = Response::builder()
+        .status(StatusCode::OK)
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream; charset=utf-8"),
+        )
+        .header(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    for (name, value) in request_id() {
+        builder = builder.header(name, value);
+    }
+    let body = match fault {
+        Some(BodyFault::Malformed) => {
+            // One broken event, then the server closes the connection.
+            builder = builder.header(header::CONNECTION, HeaderValue::from_static("close"));
+            Body::from_stream(futures_util::stream::once(async move {
+                tokio::time::sleep_until(first_at).await;
+                Ok::<Bytes, io::Error>(Bytes::from_static(b"data: {not json\n\n"))
+            }))
+        }
+        fault => {
+            let cut_after = match fault {
+                Some(BodyFault::Cut(n)) => Some(n),
+                _ => None,
+            };
+            let pacer = Pacer {
+                events,
+                first_at,
+                interval: behaviour.token_interval(),
+                tokens: 0,
+                emitted: 0,
+                cut_after,
+                finished: false,
+            };
+            Body::from_stream(futures_util::stream::unfold(pacer, next_paced))
+        }
+    };
+    builder
+        .body(body)
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn next_paced(mut pacer: Pacer) -> Option<(Result<Bytes, io::Error>, Pacer)> {
+    if pacer.finished {
+        return None;
+    }
+    let event = pacer.events.next_event()?;
+    if let Some(n) = pacer.cut_after {
+        // The cut always lands before [DONE], even when n exceeds the stream's length.
+        if pacer.emitted >= n || event.done {
+            pacer.finished = true;
+            // Let what was sent reach the client before the connection breaks.
+            tokio::time::sleep(CUT_FLUSH).await;
+            let error = io::Error::new(io::ErrorKind::ConnectionAborted, "simulated cut");
+            return Some((Err(error), pacer));
+        }
+    }
+    let deadline = if pacer.emitted == 0 {
+        Some(pacer.first_at)
+    } else if event.token {
+        pacer
+            .interval
+            .map(|interval| pacer.first_at + interval * pacer.tokens)
+    } else {
+        None
+    };
+    if event.token {
+        pacer.tokens = pacer.tokens.saturating_add(1);
+    }
+    // Only real waits touch the timer: a past deadline would still cost a timer tick.
+    if let Some(deadline) = deadline.filter(|d| *d > Instant::now()) {
+        tokio::time::sleep_until(deadline).await;
+    }
+    pacer.emitted += 1;
+    Some((Ok(event.bytes), pacer))
+}
