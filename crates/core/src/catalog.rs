@@ -181,7 +181,9 @@ impl Catalog {
                     reason: reason.to_owned(),
                 };
                 if e.tag != e.provider && !e.tag.starts_with(&format!("{}/", e.provider)) {
-                    return Err(bad("tag must be the provider slug or start with `provider/`"));
+                    return Err(bad(
+                        "tag must be the provider slug or start with `provider/`",
+                    ));
                 }
                 if !(0.0..=1.0).contains(&e.pricing.discount) {
                     return Err(bad("discount must be between 0 and 1"));

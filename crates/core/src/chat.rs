@@ -23,7 +23,14 @@ pub const GATEWAY_FIELDS: &[&str] = &[
     "stream_options",
 ];
 
-const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
+const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
 
 /// A validated chat request.
 #[derive(Debug, Clone)]
@@ -77,7 +84,11 @@ impl ChatRequest {
         let messages = match body.get("messages") {
             Some(Value::Array(m)) if !m.is_empty() => m,
             Some(Value::Array(_)) => return Err(ApiError::invalid("`messages` must not be empty")),
-            _ => return Err(ApiError::invalid("`messages` is required and must be an array")),
+            _ => {
+                return Err(ApiError::invalid(
+                    "`messages` is required and must be an array",
+                ))
+            }
         };
         for (i, message) in messages.iter().enumerate() {
             check_message(i, message)?;
@@ -150,7 +161,9 @@ impl ChatRequest {
 
 fn check_message(i: usize, message: &Value) -> Result<(), ApiError> {
     let Some(obj) = message.as_object() else {
-        return Err(ApiError::invalid(format!("`messages[{i}]` must be an object")));
+        return Err(ApiError::invalid(format!(
+            "`messages[{i}]` must be an object"
+        )));
     };
     let role = obj.get("role").and_then(Value::as_str).unwrap_or("");
     if !ROLES.contains(&role) {

@@ -24,7 +24,9 @@ pub fn hash_key(key: &str) -> String {
 pub fn looks_like_key(token: &str) -> bool {
     token.len() == KEY_PREFIX.len() + 64
         && token.starts_with(KEY_PREFIX)
-        && token[KEY_PREFIX.len()..].bytes().all(|b| b.is_ascii_hexdigit())
+        && token[KEY_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit())
 }
 
 /// The masked form shown in listings, e.g. `sk-or-v1-0e6...1c96`.

@@ -135,10 +135,7 @@ fn parse_scaled(text: &str, scale: i32) -> Result<i64, DecimalError> {
         _ => (false, s),
     };
     let (mantissa, exponent) = match s.find(['e', 'E']) {
-        Some(at) => (
-            &s[..at],
-            s[at + 1..].parse::<i32>().map_err(|_| syntax())?,
-        ),
+        Some(at) => (&s[..at], s[at + 1..].parse::<i32>().map_err(|_| syntax())?),
         None => (s, 0),
     };
     let (int_part, frac_part) = match mantissa.split_once('.') {
@@ -146,7 +143,9 @@ fn parse_scaled(text: &str, scale: i32) -> Result<i64, DecimalError> {
         None => (mantissa, ""),
     };
     let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    if (int_part.is_empty() && frac_part.is_empty()) || !all_digits(int_part) || !all_digits(frac_part)
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !all_digits(int_part)
+        || !all_digits(frac_part)
     {
         return Err(syntax());
     }
@@ -166,7 +165,9 @@ fn parse_scaled(text: &str, scale: i32) -> Result<i64, DecimalError> {
             return Err(range());
         }
         value = digits.parse::<i128>().map_err(|_| range())?;
-        value = value.checked_mul(10i128.pow(shift as u32)).ok_or_else(range)?;
+        value = value
+            .checked_mul(10i128.pow(shift as u32))
+            .ok_or_else(range)?;
     } else {
         let drop = (-shift) as usize;
         // Left-pad so that the cut always has at least one digit: its first digit decides rounding.
@@ -175,7 +176,11 @@ fn parse_scaled(text: &str, scale: i32) -> Result<i64, DecimalError> {
         if kept.len() > 19 {
             return Err(range());
         }
-        value = if kept.is_empty() { 0 } else { kept.parse::<i128>().map_err(|_| range())? };
+        value = if kept.is_empty() {
+            0
+        } else {
+            kept.parse::<i128>().map_err(|_| range())?
+        };
         if cut.as_bytes()[0] >= b'5' {
             value += 1;
         }
@@ -183,7 +188,11 @@ fn parse_scaled(text: &str, scale: i32) -> Result<i64, DecimalError> {
     if value > i64::MAX as i128 {
         return Err(range());
     }
-    Ok(if negative { -(value as i64) } else { value as i64 })
+    Ok(if negative {
+        -(value as i64)
+    } else {
+        value as i64
+    })
 }
 
 /// Formats an integer scaled by `10^scale` as the shortest exact decimal.

@@ -41,7 +41,13 @@ pub struct Cost {
 
 /// What a generation with `usage` costs on an endpoint with `pricing` (one request).
 pub fn cost(pricing: &Pricing, usage: &Usage) -> Cost {
-    let or = |specific: Price, fallback: Price| if specific.is_zero() { fallback } else { specific };
+    let or = |specific: Price, fallback: Price| {
+        if specific.is_zero() {
+            fallback
+        } else {
+            specific
+        }
+    };
     let cached = usage.cached_tokens.min(usage.prompt_tokens);
     let written = usage.cache_write_tokens.min(usage.prompt_tokens - cached);
     let plain_prompt = usage.prompt_tokens - cached - written;

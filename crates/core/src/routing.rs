@@ -40,12 +40,17 @@ pub fn candidates<'c>(
                 continue;
             };
             if enabled(provider) {
-                out.push(Candidate { model, endpoint, provider });
+                out.push(Candidate {
+                    model,
+                    endpoint,
+                    provider,
+                });
             }
         }
         // Cheapest first within each model; stable, so catalog order breaks ties.
         out[start..].sort_by_key(|c| {
-            c.endpoint.pricing.prompt.picos() as i128 + c.endpoint.pricing.completion.picos() as i128
+            c.endpoint.pricing.prompt.picos() as i128
+                + c.endpoint.pricing.completion.picos() as i128
         });
     }
     if out.is_empty() {

@@ -24,7 +24,10 @@ pub fn estimate_messages(messages: &[Value]) -> u64 {
                 for part in parts {
                     match part.get("type").and_then(Value::as_str) {
                         Some("text") => {
-                            total += part.get("text").and_then(Value::as_str).map_or(0, estimate_text)
+                            total += part
+                                .get("text")
+                                .and_then(Value::as_str)
+                                .map_or(0, estimate_text)
                         }
                         Some("image_url") => total += PER_IMAGE,
                         _ => total += estimate_text(&part.to_string()),
@@ -51,7 +54,9 @@ mod tests {
         assert_eq!(estimate_text("abcde"), 2);
         let messages = [json!({"role": "user", "content": "abcdefgh"})];
         assert_eq!(estimate_messages(&messages), 3 + 4 + 2);
-        let parts = [json!({"role": "user", "content": [{"type": "text", "text": "abcd"}, {"type": "image_url", "image_url": {"url": "x"}}]})];
+        let parts = [
+            json!({"role": "user", "content": [{"type": "text", "text": "abcd"}, {"type": "image_url", "image_url": {"url": "x"}}]}),
+        ];
         assert_eq!(estimate_messages(&parts), 3 + 4 + 1 + 85);
     }
 }

@@ -18,13 +18,22 @@ use switchyard_core::money::Money;
 
 fn internal(e: switchyard_store::StoreError) -> HttpError {
     tracing::error!(error = %e, "store query failed");
-    HttpError(ApiError::new(ErrorCode::Internal, "Database query failed; try again"))
+    HttpError(ApiError::new(
+        ErrorCode::Internal,
+        "Database query failed; try again",
+    ))
 }
 
 /// `GET /api/v1/key`: the calling key's limits and usage.
-pub async fn current_key(State(state): State<Arc<AppState>>, headers: HeaderMap) -> HttpResult<Json<Value>> {
+pub async fn current_key(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> HttpResult<Json<Value>> {
     let now = unix_ms();
-    let principal = state.keys.authenticate(&state.store, &headers, Need::Any, now).await?;
+    let principal = state
+        .keys
+        .authenticate(&state.store, &headers, Need::Any, now)
+        .await?;
     let key = state
         .store
         .key_by_hash(&principal.key.hash)
@@ -34,12 +43,26 @@ pub async fn current_key(State(state): State<Arc<AppState>>, headers: HeaderMap)
     let [day, week, month] = utc_window_starts(now);
     let mut windows = [Money::ZERO; 3];
     for (slot, since) in windows.iter_mut().zip([day, week, month]) {
-        *slot = state.store.key_usage_since(&key.hash, since).await.map_err(internal)?;
+        *slot = state
+            .store
+            .key_usage_since(&key.hash, since)
+            .await
+            .map_err(internal)?;
     }
-    let account = state.store.account(&key.account_id).await.map_err(internal)?;
+    let account = state
+        .store
+        .account(&key.account_id)
+        .await
+        .map_err(internal)?;
     let purchased = account.map_or(Money::ZERO, |a| a.total_credits);
-    let limit_remaining = key.limit.map(|l| l.saturating_sub(key.usage).max(Money::ZERO).as_usd_f64());
-    let free_limit = if purchased >= Money::from_nanos(10_000_000_000) { 1000 } else { 50 };
+    let limit_remaining = key
+        .limit
+        .map(|l| l.saturating_sub(key.usage).max(Money::ZERO).as_usd_f64());
+    let free_limit = if purchased >= Money::from_nanos(10_000_000_000) {
+        1000
+    } else {
+        50
+    };
     Ok(Json(json!({"data": {
         "label": key.label,
         "name": key.name,
@@ -71,8 +94,14 @@ pub async fn current_key(State(state): State<Arc<AppState>>, headers: HeaderMap)
 }
 
 /// `GET /api/v1/credits`: the account's granted credits and usage.
-pub async fn credits(State(state): State<Arc<AppState>>, headers: HeaderMap) -> HttpResult<Json<Value>> {
-    let principal = state.keys.authenticate(&state.store, &headers, Need::Any, unix_ms()).await?;
+pub async fn credits(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> HttpResult<Json<Value>> {
+    let principal = state
+        .keys
+        .authenticate(&state.store, &headers, Need::Any, unix_ms())
+        .await?;
     let account_id = &principal.key.account_id;
     let (credits, usage) = match state.ledger.snapshot(account_id) {
         Some(snapshot) => snapshot,
@@ -103,17 +132,30 @@ pub async fn generation(
     headers: HeaderMap,
     Query(query): Query<GenerationQuery>,
 ) -> HttpResult<Json<Value>> {
-    let principal = state.keys.authenticate(&state.store, &headers, Need::Any, unix_ms()).await?;
+    let principal = state
+        .keys
+        .authenticate(&state.store, &headers, Need::Any, unix_ms())
+        .await?;
     let Some(id) = query.id.filter(|id| !id.is_empty()) else {
         return Err(ApiError::invalid("Query parameter `id` is required, e.g. ?id=gen-...").into());
     };
     let account_id = &principal.key.account_id;
-    let record = match state.recorder.pending(&id).filter(|r| &r.account_id == account_id) {
+    let record = match state
+        .recorder
+        .pending(&id)
+        .filter(|r| &r.account_id == account_id)
+    {
         Some(record) => Some(record),
-        None => state.store.generation(&id, account_id).await.map_err(internal)?,
+        None => state
+            .store
+            .generation(&id, account_id)
+            .await
+            .map_err(internal)?,
     };
     match record {
         Some(record) => Ok(Json(json!({"data": record.to_json()}))),
-        None => Err(ApiError::new(ErrorCode::NotFound, format!("Generation {id} not found")).into()),
+        None => {
+            Err(ApiError::new(ErrorCode::NotFound, format!("Generation {id} not found")).into())
+        }
     }
 }

@@ -55,7 +55,9 @@ impl KeyCache {
     ) -> Result<Principal, ApiError> {
         let token = bearer(headers)?;
         if !looks_like_key(token) {
-            return Err(unauthorized("Invalid API key format: expected sk-or-v1- followed by 64 hex characters"));
+            return Err(unauthorized(
+                "Invalid API key format: expected sk-or-v1- followed by 64 hex characters",
+            ));
         }
         let hash = hash_key(token);
         let key = self.lookup(store, &hash).await?;
@@ -135,7 +137,9 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     if let Some(value) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Ok(value.trim());
     }
-    Err(unauthorized("No auth credentials found: send `Authorization: Bearer <key>`"))
+    Err(unauthorized(
+        "No auth credentials found: send `Authorization: Bearer <key>`",
+    ))
 }
 
 fn unauthorized(message: &'static str) -> ApiError {

@@ -71,7 +71,11 @@ pub async fn chat_completions(
     }
 }
 
-async fn handle(state: Arc<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn handle(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     let now_ms = unix_ms();
     let principal = state
@@ -84,7 +88,13 @@ async fn handle(state: Arc<AppState>, headers: HeaderMap, body: Body) -> Result<
 
     let worst = targets
         .iter()
-        .map(|t| pricing::worst_case(&t.pricing, request.prompt_estimate(), max_output(&request, t)))
+        .map(|t| {
+            pricing::worst_case(
+                &t.pricing,
+                request.prompt_estimate(),
+                max_output(&request, t),
+            )
+        })
         .max()
         .unwrap_or(Money::ZERO);
     let reservation = state
@@ -92,7 +102,12 @@ async fn handle(state: Arc<AppState>, headers: HeaderMap, body: Body) -> Result<
         .reserve(&state.store, &principal.key.account_id, worst)
         .await?;
 
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let ctx = RequestCtx {
         generation_id: state.new_generation_id(now_ms),
         principal,
@@ -156,9 +171,11 @@ fn targets(state: &AppState, request: &ChatRequest) -> Result<Vec<Target>, ApiEr
 
 /// Output tokens to reserve for: the client's cap, else the most the endpoint can emit.
 fn max_output(request: &ChatRequest, target: &Target) -> u64 {
-    let endpoint_max = target
-        .max_completion_tokens
-        .unwrap_or_else(|| target.context_length.saturating_sub(request.prompt_estimate()));
+    let endpoint_max = target.max_completion_tokens.unwrap_or_else(|| {
+        target
+            .context_length
+            .saturating_sub(request.prompt_estimate())
+    });
     match request.max_output() {
         Some(cap) => cap.min(endpoint_max.max(1)),
         None => endpoint_max,
@@ -286,7 +303,11 @@ async fn complete(
                 "The provider closed the connection mid-response",
                 target,
             )),
-            Err(_) => Err(provider_failure(ErrorCode::UpstreamTimeout, "Provider timed out", target)),
+            Err(_) => Err(provider_failure(
+                ErrorCode::UpstreamTimeout,
+                "Provider timed out",
+                target,
+            )),
         };
         let (body, outcome) = match parsed {
             Ok(ok) => ok,
@@ -294,7 +315,9 @@ async fn complete(
                 if let Some(a) = attempts.last_mut() {
                     a.status = Some(502);
                 }
-                last_err = Some(err.with_metadata("provider_name", serde_json::json!(target.provider_name)));
+                last_err = Some(
+                    err.with_metadata("provider_name", serde_json::json!(target.provider_name)),
+                );
                 continue;
             }
         };
@@ -327,13 +350,23 @@ async fn complete(
         ));
         let mut response = (StatusCode::OK, bytes).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         insert_generation_id(headers, &ctx.generation_id);
         return Ok(response);
     }
     drop(reservation);
-    let err = last_err.unwrap_or_else(|| ApiError::new(ErrorCode::UpstreamError, "No provider could serve the request"));
-    state.recorder.record(ctx.failed(targets.last(), attempts, &err));
+    let err = last_err.unwrap_or_else(|| {
+        ApiError::new(
+            ErrorCode::UpstreamError,
+            "No provider could serve the request",
+        )
+    });
+    state
+        .recorder
+        .record(ctx.failed(targets.last(), attempts, &err));
     Err(err)
 }
 
@@ -365,20 +398,41 @@ async fn start_stream(
     }
     let Some((target, upstream)) = chosen else {
         drop(reservation);
-        let err = last_err.unwrap_or_else(|| ApiError::new(ErrorCode::UpstreamError, "No provider could serve the request"));
-        state.recorder.record(ctx.failed(targets.last(), attempts, &err));
+        let err = last_err.unwrap_or_else(|| {
+            ApiError::new(
+                ErrorCode::UpstreamError,
+                "No provider could serve the request",
+            )
+        });
+        state
+            .recorder
+            .record(ctx.failed(targets.last(), attempts, &err));
         return Err(err);
     };
 
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let generation_id = ctx.generation_id.clone();
-    tokio::spawn(relay(state, ctx, request, target, upstream, attempts, reservation, tx));
+    tokio::spawn(relay(
+        state,
+        ctx,
+        request,
+        target,
+        upstream,
+        attempts,
+        reservation,
+        tx,
+    ));
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
     }));
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     insert_generation_id(headers, &generation_id);
@@ -435,20 +489,13 @@ async fn relay(
                 deadline = tokio::time::Instant::now() + idle;
                 let bytes = match chunk {
                     None => {
-                        // Some upstreams end without `[DONE]`; a finish reason means the answer is whole.
-                        if let Some(item) = parser.finish() {
-                            if let SseItem::Event { data, .. } = item {
-                                match translator.on_data(&data) {
-                                    Ok(StreamStep::Frame(frame)) => {
-                                        if tx.send(Bytes::from(frame)).await.is_err() {
-                                            break End::Cancelled;
-                                        }
-                                    }
-                                    Ok(_) => {}
-                                    Err(err) => break End::Failed(err),
-                                }
+                        // Some upstreams end without `[DONE]` or the final blank line.
+                        if let Some(SseItem::Event { data, .. }) = parser.finish() {
+                            if let Some(end) = forward(&mut translator, &tx, &data).await {
+                                break end;
                             }
                         }
+                        // A finish reason means the answer is whole.
                         if translator.outcome().finish_reason.is_some() {
                             break End::Complete;
                         }
@@ -460,15 +507,8 @@ async fn relay(
                 parser.push(&bytes);
                 while let Some(item) = parser.next_item() {
                     let SseItem::Event { data, .. } = item else { continue };
-                    match translator.on_data(&data) {
-                        Ok(StreamStep::Frame(frame)) => {
-                            if tx.send(Bytes::from(frame)).await.is_err() {
-                                break 'relay End::Cancelled;
-                            }
-                        }
-                        Ok(StreamStep::Nothing) => {}
-                        Ok(StreamStep::Done) => break 'relay End::Complete,
-                        Err(err) => break 'relay End::Failed(err),
+                    if let Some(end) = forward(&mut translator, &tx, &data).await {
+                        break 'relay end;
                     }
                 }
             }
@@ -515,6 +555,23 @@ async fn relay(
         cancelled,
         error,
     ));
+}
+
+/// Translates one upstream event and sends the result; `Some` when the stream is over.
+async fn forward(
+    translator: &mut StreamTranslator,
+    tx: &mpsc::Sender<Bytes>,
+    data: &str,
+) -> Option<End> {
+    match translator.on_data(data) {
+        Ok(StreamStep::Frame(frame)) => match tx.send(Bytes::from(frame)).await {
+            Ok(()) => None,
+            Err(_) => Some(End::Cancelled),
+        },
+        Ok(StreamStep::Nothing) => None,
+        Ok(StreamStep::Done) => Some(End::Complete),
+        Err(err) => Some(End::Failed(err)),
+    }
 }
 
 /// Usage when the upstream reported none: the prompt estimate and the generated text seen.
@@ -571,7 +628,12 @@ impl RequestCtx {
         }
     }
 
-    fn failed(&self, target: Option<&Target>, attempts: Vec<Attempt>, err: &ApiError) -> GenerationRecord {
+    fn failed(
+        &self,
+        target: Option<&Target>,
+        attempts: Vec<Attempt>,
+        err: &ApiError,
+    ) -> GenerationRecord {
         let outcome = Outcome {
             finish_reason: Some("error".into()),
             ..Outcome::default()

@@ -121,7 +121,11 @@ pub struct Overrides {
 
 impl Config {
     /// Loads `file` (if any), applies the environment and `overrides`, and validates.
-    pub fn load(file: Option<&Path>, env: Env<'_>, overrides: &Overrides) -> Result<Config, ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        env: Env<'_>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
         let raw = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -139,7 +143,11 @@ impl Config {
     }
 
     /// Parses config text (for tests and `--config -`).
-    pub fn from_toml(text: &str, env: Env<'_>, overrides: &Overrides) -> Result<Config, ConfigError> {
+    pub fn from_toml(
+        text: &str,
+        env: Env<'_>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: PathBuf::from("<inline>"),
             message: e.to_string(),
@@ -147,16 +155,23 @@ impl Config {
         Config::from_raw(raw, env, overrides)
     }
 
-    fn from_raw(mut raw: RawConfig, env: Env<'_>, overrides: &Overrides) -> Result<Config, ConfigError> {
+    fn from_raw(
+        mut raw: RawConfig,
+        env: Env<'_>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
         apply_env(&mut raw, env)?;
         let listen_text = overrides
             .listen
             .clone()
             .or(raw.listen.take())
             .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-        let listen: SocketAddr = listen_text
-            .parse()
-            .map_err(|_| invalid("listen", format!("`{listen_text}` is not an address like 127.0.0.1:8080")))?;
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!("`{listen_text}` is not an address like 127.0.0.1:8080"),
+            )
+        })?;
         let database = overrides
             .database
             .clone()
@@ -183,7 +198,11 @@ impl Config {
         }
         let mut upstreams = BTreeMap::new();
         for provider in catalog.providers() {
-            let raw_provider = raw.providers.get(&provider.slug).cloned().unwrap_or_default();
+            let raw_provider = raw
+                .providers
+                .get(&provider.slug)
+                .cloned()
+                .unwrap_or_default();
             let field = format!("providers.{}.api_key", provider.slug);
             let api_key = match raw_provider.api_key.as_deref() {
                 Some(reference) => Some(resolve_secret(&field, reference, env)?),
@@ -236,7 +255,12 @@ fn resolve_secret(field: &str, reference: &str, env: Env<'_>) -> Result<Secret, 
         Some(name) => env(name)
             .filter(|v| !v.is_empty())
             .map(Secret::new)
-            .ok_or_else(|| invalid(field, format!("refers to environment variable {name}, which is not set"))),
+            .ok_or_else(|| {
+                invalid(
+                    field,
+                    format!("refers to environment variable {name}, which is not set"),
+                )
+            }),
         None => Ok(Secret::new(reference.to_owned())),
     }
 }
@@ -252,7 +276,10 @@ fn apply_env(raw: &mut RawConfig, env: Env<'_>) -> Result<(), ConfigError> {
     }
     let number = |name: &str| -> Result<Option<u64>, ConfigError> {
         env(name)
-            .map(|v| v.parse::<u64>().map_err(|_| invalid(name, format!("`{v}` is not a number"))))
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| invalid(name, format!("`{v}` is not a number")))
+            })
             .transpose()
     };
     if let Some(v) = number("SWITCHYARD_MAX_BODY_BYTES")? {
@@ -273,18 +300,32 @@ fn provider_env(catalog: &Catalog, raw: &mut RawConfig, env: Env<'_>) -> Result<
         );
         let entry = || RawProvider::default();
         if let Some(v) = env(&format!("{prefix}BASE_URL")) {
-            raw.providers.entry(provider.slug.clone()).or_insert_with(entry).base_url = Some(v);
+            raw.providers
+                .entry(provider.slug.clone())
+                .or_insert_with(entry)
+                .base_url = Some(v);
         }
         if let Some(v) = env(&format!("{prefix}API_KEY")) {
-            raw.providers.entry(provider.slug.clone()).or_insert_with(entry).api_key = Some(v);
+            raw.providers
+                .entry(provider.slug.clone())
+                .or_insert_with(entry)
+                .api_key = Some(v);
         }
         if let Some(v) = env(&format!("{prefix}ENABLED")) {
             let enabled = match v.as_str() {
                 "1" | "true" => true,
                 "0" | "false" => false,
-                _ => return Err(invalid(&format!("{prefix}ENABLED"), "must be true or false")),
+                _ => {
+                    return Err(invalid(
+                        &format!("{prefix}ENABLED"),
+                        "must be true or false",
+                    ))
+                }
             };
-            raw.providers.entry(provider.slug.clone()).or_insert_with(entry).enabled = Some(enabled);
+            raw.providers
+                .entry(provider.slug.clone())
+                .or_insert_with(entry)
+                .enabled = Some(enabled);
         }
     }
     Ok(())

@@ -22,7 +22,9 @@ struct Balance {
 
 impl Balance {
     fn available(&self) -> Money {
-        self.credits.saturating_sub(self.usage).saturating_sub(self.reserved)
+        self.credits
+            .saturating_sub(self.usage)
+            .saturating_sub(self.reserved)
     }
 }
 
@@ -34,7 +36,12 @@ pub struct Ledger {
 
 impl Ledger {
     /// Holds `amount` against the account, loading its balance on first use.
-    pub async fn reserve(&self, store: &Store, account_id: &str, amount: Money) -> Result<Reservation, ApiError> {
+    pub async fn reserve(
+        &self,
+        store: &Store,
+        account_id: &str,
+        amount: Money,
+    ) -> Result<Reservation, ApiError> {
         if !self.is_loaded(account_id) {
             self.load(store, account_id).await?;
         }
@@ -93,7 +100,12 @@ impl Ledger {
                 tracing::error!(error = %e, "balance load failed");
                 ApiError::new(ErrorCode::Internal, "Balance lookup failed; try again")
             })?
-            .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "The account of this key no longer exists"))?;
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "The account of this key no longer exists",
+                )
+            })?;
         // Another request may have loaded it meanwhile; its in-memory usage is newer than the row.
         self.lock().entry(account_id.to_owned()).or_insert(Balance {
             credits: account.total_credits,

@@ -119,10 +119,12 @@ impl Store {
             }
             let mut tx = self.pool.begin().await?;
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO _switchyard_migrations (version, applied_at_ms) VALUES (?, 0)")
-                .bind(version)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO _switchyard_migrations (version, applied_at_ms) VALUES (?, 0)",
+            )
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
         }
         Ok(())
@@ -324,11 +326,13 @@ impl Store {
                 continue;
             }
             if r.cost != Money::ZERO {
-                sqlx::query("UPDATE accounts SET total_usage_nanos = total_usage_nanos + ? WHERE id = ?")
-                    .bind(r.cost.nanos())
-                    .bind(&r.account_id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE accounts SET total_usage_nanos = total_usage_nanos + ? WHERE id = ?",
+                )
+                .bind(r.cost.nanos())
+                .bind(&r.account_id)
+                .execute(&mut *tx)
+                .await?;
             }
             sqlx::query(
                 "UPDATE api_keys SET usage_nanos = usage_nanos + ?, last_used_at_ms = ? WHERE hash = ?",
@@ -357,7 +361,8 @@ impl Store {
 const ACCOUNT_SELECT_BY_ID: &str =
     "SELECT id, name, created_at_ms, total_credits_nanos, total_usage_nanos FROM accounts WHERE id = ?";
 
-const KEY_SELECT: &str = "SELECT hash, account_id, name, label, is_management, disabled, limit_nanos, limit_reset,
+const KEY_SELECT: &str =
+    "SELECT hash, account_id, name, label, is_management, disabled, limit_nanos, limit_reset,
     include_byok_in_limit, expires_at_ms, created_at_ms, updated_at_ms, usage_nanos FROM api_keys";
 
 fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> Account {
@@ -378,7 +383,9 @@ fn key_from_row(r: &sqlx::sqlite::SqliteRow) -> KeyRow {
         label: r.get("label"),
         is_management: r.get("is_management"),
         disabled: r.get("disabled"),
-        limit: r.get::<Option<i64>, _>("limit_nanos").map(Money::from_nanos),
+        limit: r
+            .get::<Option<i64>, _>("limit_nanos")
+            .map(Money::from_nanos),
         limit_reset: r.get("limit_reset"),
         include_byok_in_limit: r.get("include_byok_in_limit"),
         expires_at_ms: r.get("expires_at_ms"),

@@ -7,7 +7,10 @@ async fn temp_store() -> Store {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    let path = std::env::temp_dir().join(format!("switchyard-store-{}-{nanos}.db", std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "switchyard-store-{}-{nanos}.db",
+        std::process::id()
+    ));
     Store::connect(path.to_str().unwrap()).await.unwrap()
 }
 
@@ -42,7 +45,11 @@ fn record(id: &str, cost: i64) -> GenerationRecord {
         cancelled: false,
         finish_reason: Some("stop".into()),
         native_finish_reason: Some("stop".into()),
-        usage: Usage { prompt_tokens: 3, completion_tokens: 4, ..Usage::default() },
+        usage: Usage {
+            prompt_tokens: 3,
+            completion_tokens: 4,
+            ..Usage::default()
+        },
         cost: Money::from_nanos(cost),
         latency_ms: 5,
         generation_time_ms: 4,
@@ -68,10 +75,15 @@ async fn accounts_grants_keys_and_generations() {
     let store = temp_store().await;
     assert_eq!(store.count_accounts().await.unwrap(), 0);
     store.create_account("acct", "Acme", 1).await.unwrap();
-    let acct = store.grant_credits("acct", Money::from_nanos(10_000), Some("t"), 2).await.unwrap();
+    let acct = store
+        .grant_credits("acct", Money::from_nanos(10_000), Some("t"), 2)
+        .await
+        .unwrap();
     assert_eq!(acct.balance(), Money::from_nanos(10_000));
     assert!(matches!(
-        store.grant_credits("nope", Money::from_nanos(1), None, 2).await,
+        store
+            .grant_credits("nope", Money::from_nanos(1), None, 2)
+            .await,
         Err(StoreError::NoSuchAccount(_))
     ));
 
@@ -80,18 +92,50 @@ async fn accounts_grants_keys_and_generations() {
     disabled.disabled = true;
     store.insert_key(&disabled).await.unwrap();
     assert!(store.insert_key(&key("h3", "nope")).await.is_err());
-    assert_eq!(store.key_by_hash("h1").await.unwrap().unwrap().account_id, "acct");
-    assert_eq!(store.list_keys(Some("acct"), false, 0, 100).await.unwrap().len(), 1);
-    assert_eq!(store.list_keys(Some("acct"), true, 0, 100).await.unwrap().len(), 2);
+    assert_eq!(
+        store.key_by_hash("h1").await.unwrap().unwrap().account_id,
+        "acct"
+    );
+    assert_eq!(
+        store
+            .list_keys(Some("acct"), false, 0, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .list_keys(Some("acct"), true, 0, 100)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 
-    store.write_batch(&[record("g1", 1_500), record("g2", 500)]).await.unwrap();
+    store
+        .write_batch(&[record("g1", 1_500), record("g2", 500)])
+        .await
+        .unwrap();
     // Writing the same record twice must not charge twice.
-    store.write_batch(&[record("g1", 1_500)]).await.unwrap_or(());
+    store
+        .write_batch(&[record("g1", 1_500)])
+        .await
+        .unwrap_or(());
     let acct = store.account("acct").await.unwrap().unwrap();
     assert_eq!(acct.total_usage, Money::from_nanos(2_000));
-    assert_eq!(store.key_by_hash("h1").await.unwrap().unwrap().usage, Money::from_nanos(2_000));
-    assert_eq!(store.key_usage_since("h1", 0).await.unwrap(), Money::from_nanos(2_000));
-    assert_eq!(store.key_usage_since("h1", 2_000).await.unwrap(), Money::ZERO);
+    assert_eq!(
+        store.key_by_hash("h1").await.unwrap().unwrap().usage,
+        Money::from_nanos(2_000)
+    );
+    assert_eq!(
+        store.key_usage_since("h1", 0).await.unwrap(),
+        Money::from_nanos(2_000)
+    );
+    assert_eq!(
+        store.key_usage_since("h1", 2_000).await.unwrap(),
+        Money::ZERO
+    );
 
     let g = store.generation("g1", "acct").await.unwrap().unwrap();
     assert_eq!(g, record("g1", 1_500));

@@ -7,7 +7,6 @@
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use switchyard_core::money::Money;
@@ -17,7 +16,11 @@ use switchyard_store::Store;
 use tokio::net::TcpListener;
 
 #[derive(Parser)]
-#[command(name = "switchyard", version, about = "A self-hosted, OpenRouter-compatible LLM gateway")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "A self-hosted, OpenRouter-compatible LLM gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -116,7 +119,7 @@ enum CreditsCommand {
         #[arg(long)]
         account: String,
         /// Amount in USD, e.g. 10 or 2.50.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         amount: String,
         #[arg(long)]
         note: Option<String>,
@@ -182,7 +185,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command } => keys(command).await,
         Command::Migrate { common } => {
             let (_, store) = open(&common).await?;
-            print(common.json, json!({"migrated": true}), "database is up to date");
+            print(
+                common.json,
+                json!({"migrated": true}),
+                "database is up to date",
+            );
             drop(store);
             Ok(())
         }
@@ -234,11 +241,14 @@ async fn serve(common: Common, listen: Option<String>) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let enabled: Vec<&String> = config.upstreams.keys().collect();
+    println!("Switchyard listening on http://{}", listener.local_addr()?);
     tracing::info!(listen = %listener.local_addr()?, providers = ?enabled, "switchyard gateway listening");
     if enabled.is_empty() {
         tracing::warn!("no provider is enabled: set OPENAI_API_KEY (or another provider's key) or configure [providers]");
     }
-    Gateway::new(config, store)?.serve(listener, shutdown_signal()).await?;
+    Gateway::new(config, store)?
+        .serve(listener, shutdown_signal())
+        .await?;
     tracing::info!("switchyard gateway stopped");
     Ok(())
 }
@@ -247,11 +257,17 @@ async fn simulate(listen: String) -> anyhow::Result<()> {
     init_logging();
     let listener = bind(&listen).await?;
     println!("Simulator listening on http://{}", listener.local_addr()?);
+    tracing::info!(listen = %listener.local_addr()?, "provider simulator listening");
     switchyard_simulator::serve(listener, shutdown_signal()).await?;
     Ok(())
 }
 
-async fn demo(listen: String, simulator_listen: String, database: String, json: bool) -> anyhow::Result<()> {
+async fn demo(
+    listen: String,
+    simulator_listen: String,
+    database: String,
+    json: bool,
+) -> anyhow::Result<()> {
     init_logging();
     let sim_listener = bind(&simulator_listen).await?;
     let sim_addr = sim_listener.local_addr()?;
@@ -260,7 +276,8 @@ async fn demo(listen: String, simulator_listen: String, database: String, json: 
 
     // Every catalog provider points at its own simulated upstream, named by the provider's slug.
     let mut text = format!("database = \"{database}\"\n");
-    let catalog = switchyard_core::catalog::Catalog::from_json(switchyard_server::config::BUNDLED_CATALOG)?;
+    let catalog =
+        switchyard_core::catalog::Catalog::from_json(switchyard_server::config::BUNDLED_CATALOG)?;
     for provider in catalog.providers() {
         text.push_str(&format!(
             "[providers.{slug}]\nbase_url = \"http://{sim_addr}/{slug}/v1\"\napi_key = \"demo\"\n",
@@ -284,7 +301,12 @@ async fn demo(listen: String, simulator_listen: String, database: String, json: 
     };
     let account_id = management.row.account_id.clone();
     store
-        .grant_credits(&account_id, Money::parse_usd("10")?, Some("demo credits"), unix_ms())
+        .grant_credits(
+            &account_id,
+            Money::parse_usd("10")?,
+            Some("demo credits"),
+            unix_ms(),
+        )
         .await?;
     let inference = create_key(&store, &account_id, "demo key", false, None).await?;
 
@@ -303,7 +325,10 @@ async fn demo(listen: String, simulator_listen: String, database: String, json: 
         println!("  api key:        {} ($10 of demo credits)", inference.key);
         println!("  management key: {}", management.key);
         println!();
-        println!("Try: curl {gateway_url}/api/v1/chat/completions -H \"Authorization: Bearer {}\" \\", inference.key);
+        println!(
+            "Try: curl {gateway_url}/api/v1/chat/completions -H \"Authorization: Bearer {}\" \\",
+            inference.key
+        );
         println!("       -H 'Content-Type: application/json' -d '{{\"model\":\"openai/gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'");
     }
 
@@ -324,7 +349,9 @@ async fn accounts(command: AccountsCommand) -> anyhow::Result<()> {
     match command {
         AccountsCommand::Create { common, name } => {
             let (_, store) = open(&common).await?;
-            let account = store.create_account(&new_account_id(), &name, unix_ms()).await?;
+            let account = store
+                .create_account(&new_account_id(), &name, unix_ms())
+                .await?;
             print(
                 common.json,
                 json!({"id": account.id, "name": account.name}),
@@ -339,11 +366,17 @@ async fn accounts(command: AccountsCommand) -> anyhow::Result<()> {
                 .map(|a| json!({"id": a.id, "name": a.name, "total_credits": a.total_credits.as_usd_f64(),
                                 "total_usage": a.total_usage.as_usd_f64(), "balance": a.balance().as_usd_f64()}))
                 .collect();
-            let mut text = format!("{:<22} {:<20} {:>14} {:>14}", "ID", "NAME", "CREDITS", "USAGE");
+            let mut text = format!(
+                "{:<22} {:<20} {:>14} {:>14}",
+                "ID", "NAME", "CREDITS", "USAGE"
+            );
             for a in &list {
                 text.push_str(&format!(
                     "\n{:<22} {:<20} {:>14} {:>14}",
-                    a.id, a.name, a.total_credits.to_string(), a.total_usage.to_string()
+                    a.id,
+                    a.name,
+                    a.total_credits.to_string(),
+                    a.total_usage.to_string()
                 ));
             }
             print(common.json, json!(json_list), &text);
@@ -365,7 +398,9 @@ async fn credits(command: CreditsCommand) -> anyhow::Result<()> {
                 bail!("--amount must be positive");
             }
             let (_, store) = open(&common).await?;
-            let a = store.grant_credits(&account, amount, note.as_deref(), unix_ms()).await?;
+            let a = store
+                .grant_credits(&account, amount, note.as_deref(), unix_ms())
+                .await?;
             print(
                 common.json,
                 json!({"account": a.id, "granted": amount.as_usd_f64(), "total_credits": a.total_credits.as_usd_f64(),
@@ -385,7 +420,10 @@ async fn credits(command: CreditsCommand) -> anyhow::Result<()> {
                        "total_usage": a.total_usage.as_usd_f64(), "balance": a.balance().as_usd_f64()}),
                 &format!(
                     "{}: credits ${}, usage ${}, balance ${}",
-                    a.id, a.total_credits, a.total_usage, a.balance()
+                    a.id,
+                    a.total_credits,
+                    a.total_usage,
+                    a.balance()
                 ),
             );
         }
@@ -413,7 +451,11 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
                        "management": management}),
                 &format!(
                     "Created {} key {} for {}.\nKey (shown once): {}",
-                    if management { "management" } else { "inference" },
+                    if management {
+                        "management"
+                    } else {
+                        "inference"
+                    },
                     new.row.hash,
                     new.row.account_id,
                     new.key
@@ -435,14 +477,21 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
                                 "management": k.is_management, "disabled": k.disabled,
                                 "limit": k.limit.map(Money::as_usd_f64), "usage": k.usage.as_usd_f64()}))
                 .collect();
-            let mut text = format!("{:<24} {:<22} {:<20} {:>10} {:>12}", "LABEL", "ACCOUNT", "NAME", "KIND", "USAGE");
+            let mut text = format!(
+                "{:<24} {:<22} {:<20} {:>10} {:>12}",
+                "LABEL", "ACCOUNT", "NAME", "KIND", "USAGE"
+            );
             for k in &list {
                 text.push_str(&format!(
                     "\n{:<24} {:<22} {:<20} {:>10} {:>12}",
                     k.label,
                     k.account_id,
                     k.name,
-                    if k.is_management { "management" } else { "inference" },
+                    if k.is_management {
+                        "management"
+                    } else {
+                        "inference"
+                    },
                     k.usage.to_string()
                 ));
             }
@@ -470,25 +519,23 @@ async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
-    async {
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
             }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term => {},
+            Err(_) => std::future::pending::<()>().await,
         }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
     }
 }

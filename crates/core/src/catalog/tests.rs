@@ -10,7 +10,10 @@ fn bundled_catalog_is_valid() {
     assert!(catalog.models().len() >= 5);
     let model = catalog.model("openai/gpt-4o-mini").unwrap();
     assert_eq!(model.endpoints[0].upstream_model, "gpt-4o-mini");
-    assert_eq!(model.endpoints[0].pricing.prompt, Price::parse_usd("0.00000015").unwrap());
+    assert_eq!(
+        model.endpoints[0].pricing.prompt,
+        Price::parse_usd("0.00000015").unwrap()
+    );
     assert_eq!(catalog.provider("openai").unwrap().name, "OpenAI");
 }
 
@@ -27,10 +30,22 @@ fn rejects_bad_documents_with_a_clear_reason() {
     let ok = r#"{"provider":"p","tag":"p","upstream_model":"m","context_length":8,"pricing":{"prompt":"0.000001"}}"#;
     assert!(Catalog::from_json(&doc(ok)).is_ok());
     let cases = [
-        (r#"{"provider":"q","tag":"q","upstream_model":"m","context_length":8,"pricing":{}}"#, "unknown provider `q`"),
-        (r#"{"provider":"p","tag":"other","upstream_model":"m","context_length":8,"pricing":{}}"#, "tag must be"),
-        (r#"{"provider":"p","tag":"p","upstream_model":"m","context_length":8,"pricing":{"prompt":"-1"}}"#, "negative"),
-        (r#"{"provider":"p","tag":"p","upstream_model":"m","context_length":8,"pricing":{"discount":2}}"#, "discount"),
+        (
+            r#"{"provider":"q","tag":"q","upstream_model":"m","context_length":8,"pricing":{}}"#,
+            "unknown provider `q`",
+        ),
+        (
+            r#"{"provider":"p","tag":"other","upstream_model":"m","context_length":8,"pricing":{}}"#,
+            "tag must be",
+        ),
+        (
+            r#"{"provider":"p","tag":"p","upstream_model":"m","context_length":8,"pricing":{"prompt":"-1"}}"#,
+            "negative",
+        ),
+        (
+            r#"{"provider":"p","tag":"p","upstream_model":"m","context_length":8,"pricing":{"discount":2}}"#,
+            "discount",
+        ),
     ];
     for (endpoint, want) in cases {
         let err = Catalog::from_json(&doc(endpoint)).unwrap_err().to_string();

@@ -16,7 +16,10 @@ fn model_not_found_has_availability() {
     let body = ApiError::model_not_found("acme/nope").body();
     assert_eq!(body["error"]["code"], 400);
     assert_eq!(body["error"]["availability"]["code"], "model_not_found");
-    assert_eq!(body["error"]["availability"]["requested_models"][0], "acme/nope");
+    assert_eq!(
+        body["error"]["availability"]["requested_models"][0],
+        "acme/nope"
+    );
     assert_eq!(body["error"]["http_status"], 400);
 }
 

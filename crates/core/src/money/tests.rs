@@ -10,7 +10,10 @@ fn parses_openrouter_price_strings_exactly() {
     assert_eq!(Price::parse_usd("1.5e-7").unwrap().picos(), 150_000);
     assert_eq!(Price::parse_usd("0.0000000000006").unwrap().picos(), 1);
     assert_eq!(Price::parse_usd("0.00000000000006").unwrap().picos(), 0);
-    assert_eq!(Price::parse_usd_per_million("2.5").unwrap().picos(), 2_500_000);
+    assert_eq!(
+        Price::parse_usd_per_million("2.5").unwrap().picos(),
+        2_500_000
+    );
     assert!(Price::parse_usd("-1").is_err());
     assert!(Price::parse_usd("abc").is_err());
     assert!(Price::parse_usd("").is_err());
@@ -37,7 +40,14 @@ fn money_rounds_half_up_once() {
 
 #[test]
 fn round_trips_through_display() {
-    for picos in [0i64, 1, 75_000, 18_750_000, 999_999_999_999, 15_000_000_000_000] {
+    for picos in [
+        0i64,
+        1,
+        75_000,
+        18_750_000,
+        999_999_999_999,
+        15_000_000_000_000,
+    ] {
         let price = Price::from_picos(picos);
         assert_eq!(Price::parse_usd(&price.to_string()).unwrap(), price);
     }

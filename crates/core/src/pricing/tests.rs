@@ -7,7 +7,11 @@ fn price(s: &str) -> Price {
 }
 
 fn check(pricing: Pricing, usage: Usage, want_nanos: i64) {
-    assert_eq!(cost(&pricing, &usage).total.nanos(), want_nanos, "{usage:?}");
+    assert_eq!(
+        cost(&pricing, &usage).total.nanos(),
+        want_nanos,
+        "{usage:?}"
+    );
 }
 
 #[test]
@@ -18,7 +22,15 @@ fn plain_prompt_and_completion() {
         ..Pricing::default()
     };
     // 1000 × 150 nano + 500 × 600 nano = 150,000 + 300,000 nano.
-    check(p, Usage { prompt_tokens: 1000, completion_tokens: 500, ..Usage::default() }, 450_000);
+    check(
+        p,
+        Usage {
+            prompt_tokens: 1000,
+            completion_tokens: 500,
+            ..Usage::default()
+        },
+        450_000,
+    );
 }
 
 #[test]
@@ -46,8 +58,19 @@ fn cached_and_reasoning_tokens_use_their_prices() {
 
 #[test]
 fn missing_cache_price_falls_back_to_prompt_price() {
-    let p = Pricing { prompt: price("0.000001"), ..Pricing::default() };
-    check(p, Usage { prompt_tokens: 10, cached_tokens: 10, ..Usage::default() }, 10_000);
+    let p = Pricing {
+        prompt: price("0.000001"),
+        ..Pricing::default()
+    };
+    check(
+        p,
+        Usage {
+            prompt_tokens: 10,
+            cached_tokens: 10,
+            ..Usage::default()
+        },
+        10_000,
+    );
 }
 
 #[test]
@@ -58,7 +81,15 @@ fn discount_applies_to_the_total_and_rounds_once() {
         discount: 0.25,
         ..Pricing::default()
     };
-    check(p, Usage { prompt_tokens: 3, completion_tokens: 1, ..Usage::default() }, 1_688);
+    check(
+        p,
+        Usage {
+            prompt_tokens: 3,
+            completion_tokens: 1,
+            ..Usage::default()
+        },
+        1_688,
+    );
 }
 
 #[test]

@@ -66,7 +66,12 @@ pub fn parse_response(bytes: &[u8]) -> Result<(Map<String, Value>, Outcome), Api
 /// Generated text of a non-streaming response, for estimating tokens when usage is missing.
 pub fn generated_text_len(body: &Map<String, Value>) -> usize {
     let mut len = 0;
-    for choice in body.get("choices").and_then(Value::as_array).into_iter().flatten() {
+    for choice in body
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let message = &choice["message"];
         len += message["content"].as_str().map_or(0, str::len);
         len += message["reasoning"].as_str().map_or(0, str::len);
@@ -169,7 +174,8 @@ impl StreamTranslator {
                     for call in calls {
                         self.generated_bytes +=
                             call["function"]["arguments"].as_str().map_or(0, str::len);
-                        self.generated_bytes += call["function"]["name"].as_str().map_or(0, str::len);
+                        self.generated_bytes +=
+                            call["function"]["name"].as_str().map_or(0, str::len);
                     }
                 }
                 if self.generated_bytes > before {
@@ -264,14 +270,23 @@ pub fn upstream_error(
             ErrorCode::InvalidRequest,
             provider_message.unwrap_or_else(|| "Provider rejected the request".to_owned()),
         ),
-        413 => (ErrorCode::PayloadTooLarge, "Provider rejected the request as too large".to_owned()),
+        413 => (
+            ErrorCode::PayloadTooLarge,
+            "Provider rejected the request as too large".to_owned(),
+        ),
         408 | 504 => (ErrorCode::UpstreamTimeout, "Provider timed out".to_owned()),
         429 => (
             ErrorCode::RateLimited,
             format!("{provider_name} is rate limited upstream; retry shortly"),
         ),
-        503 | 529 => (ErrorCode::UpstreamOverloaded, format!("{provider_name} is overloaded")),
-        _ => (ErrorCode::UpstreamError, "Provider returned error".to_owned()),
+        503 | 529 => (
+            ErrorCode::UpstreamOverloaded,
+            format!("{provider_name} is overloaded"),
+        ),
+        _ => (
+            ErrorCode::UpstreamError,
+            "Provider returned error".to_owned(),
+        ),
     };
     let mut err = ApiError::new(code, message)
         .with_metadata("provider_name", json!(provider_name))
@@ -284,7 +299,10 @@ pub fn upstream_error(
 
 /// A 2xx upstream answer we could not read.
 pub fn invalid_upstream_response() -> ApiError {
-    ApiError::new(ErrorCode::UpstreamError, "Provider returned an invalid response")
+    ApiError::new(
+        ErrorCode::UpstreamError,
+        "Provider returned an invalid response",
+    )
 }
 
 fn normalise_finish(choice: &mut Value) {

@@ -16,22 +16,39 @@ fn collect(chunks: &[&[u8]]) -> Vec<SseItem> {
 }
 
 fn data(d: &str) -> SseItem {
-    SseItem::Event { event: None, data: d.to_owned() }
+    SseItem::Event {
+        event: None,
+        data: d.to_owned(),
+    }
 }
 
 #[test]
 fn events_split_across_reads_in_any_place() {
     let stream = b"data: {\"a\":1}\n\n: keep\n\ndata: [DONE]\n\n";
-    let want = vec![data("{\"a\":1}"), SseItem::Comment("keep".into()), data("[DONE]")];
+    let want = vec![
+        data("{\"a\":1}"),
+        SseItem::Comment("keep".into()),
+        data("[DONE]"),
+    ];
     for cut in 0..stream.len() {
-        assert_eq!(collect(&[&stream[..cut], &stream[cut..]]), want, "cut at {cut}");
+        assert_eq!(
+            collect(&[&stream[..cut], &stream[cut..]]),
+            want,
+            "cut at {cut}"
+        );
     }
 }
 
 #[test]
 fn crlf_multiline_and_named_events() {
     let got = collect(&[b"event: ping\r\ndata: a\r\ndata: b\r\n\r\n"]);
-    assert_eq!(got, vec![SseItem::Event { event: Some("ping".into()), data: "a\nb".into() }]);
+    assert_eq!(
+        got,
+        vec![SseItem::Event {
+            event: Some("ping".into()),
+            data: "a\nb".into()
+        }]
+    );
 }
 
 #[test]

@@ -6,9 +6,16 @@ use serde_json::json;
 #[tokio::test]
 async fn non_streaming_chat_is_billed_exactly_and_recorded() {
     let h = Harness::start().await;
-    let response = h.chat(json!({"model": "openai/gpt-4o-mini", "messages": user("Hello there"), "user": "u-7"})).await;
+    let response = h
+        .chat(
+            json!({"model": "openai/gpt-4o-mini", "messages": user("Hello there"), "user": "u-7"}),
+        )
+        .await;
     assert_eq!(response.status(), 200);
-    let generation_id = response.headers()["x-generation-id"].to_str().unwrap().to_owned();
+    let generation_id = response.headers()["x-generation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["id"], generation_id.as_str());
     assert!(generation_id.starts_with("gen-"));
@@ -22,7 +29,10 @@ async fn non_streaming_chat_is_billed_exactly_and_recorded() {
     assert!(!choice["message"]["content"].as_str().unwrap().is_empty());
 
     let usage = &body["usage"];
-    let (p, c) = (usage["prompt_tokens"].as_u64().unwrap(), usage["completion_tokens"].as_u64().unwrap());
+    let (p, c) = (
+        usage["prompt_tokens"].as_u64().unwrap(),
+        usage["completion_tokens"].as_u64().unwrap(),
+    );
     assert!(p > 0 && c > 0);
     assert_eq!(usage["total_tokens"].as_u64().unwrap(), p + c);
     let want = nanos(p, c, 150_000, 600_000);
@@ -46,7 +56,10 @@ async fn non_streaming_chat_is_billed_exactly_and_recorded() {
     assert_eq!(record["app_title"], "Harness");
     assert_eq!(record["external_user"], "u-7");
     assert_eq!(record["provider_responses"][0]["status"], 200);
-    assert_eq!((record["total_cost"].as_f64().unwrap() * 1e9).round() as i64, want);
+    assert_eq!(
+        (record["total_cost"].as_f64().unwrap() * 1e9).round() as i64,
+        want
+    );
 
     // Credits went down by exactly the recorded cost, in memory and in the database.
     assert_eq!((h.usage().await * 1e9).round() as i64, want);
@@ -65,7 +78,10 @@ async fn v1_alias_and_key_and_credits_endpoints() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let id = response.headers()["x-generation-id"].to_str().unwrap().to_owned();
+    let id = response.headers()["x-generation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let cost = h.generation(&id).await["total_cost"].as_f64().unwrap();
     // Wait for the charge to reach the database, which /key reads.
     h.stored_usage_nanos((cost * 1e9).round() as i64).await;
@@ -89,10 +105,16 @@ async fn v1_alias_and_key_and_credits_endpoints() {
 async fn fails_over_to_the_next_provider_before_any_byte() {
     let h = Harness::start().await;
     // Llama 3.3 is cheapest on DeepInfra, then Groq. DeepInfra fails; Groq serves.
-    h.sim_post("deepinfra", "faults", json!([{"status": 500}])).await;
-    let response = h.chat(json!({"model": "meta-llama/llama-3.3-70b-instruct", "messages": user("hi")})).await;
+    h.sim_post("deepinfra", "faults", json!([{"status": 500}]))
+        .await;
+    let response = h
+        .chat(json!({"model": "meta-llama/llama-3.3-70b-instruct", "messages": user("hi")}))
+        .await;
     assert_eq!(response.status(), 200);
-    let id = response.headers()["x-generation-id"].to_str().unwrap().to_owned();
+    let id = response.headers()["x-generation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["provider"], "Groq");
     let record = h.generation(&id).await;
@@ -102,13 +124,17 @@ async fn fails_over_to_the_next_provider_before_any_byte() {
     assert_eq!(attempts[0]["status"], 500);
     assert_eq!(attempts[1]["provider_name"], "Groq");
     assert_eq!(attempts[1]["status"], 200);
-    assert_eq!(h.sim_requests("groq").await[0]["body"]["model"], "llama-3.3-70b-versatile");
+    assert_eq!(
+        h.sim_requests("groq").await[0]["body"]["model"],
+        "llama-3.3-70b-versatile"
+    );
 }
 
 #[tokio::test]
 async fn models_list_falls_back_across_models() {
     let h = Harness::start().await;
-    h.sim_post("openai", "faults", json!([{"status": 503}])).await;
+    h.sim_post("openai", "faults", json!([{"status": 503}]))
+        .await;
     let response = h
         .chat(json!({"models": ["openai/gpt-4o-mini", "qwen/qwen3-32b"], "messages": user("hi")}))
         .await;

@@ -26,13 +26,20 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Options {
-        Options { credits: "10", max_body_bytes: 64 * 1024 }
+        Options {
+            credits: "10",
+            max_body_bytes: 64 * 1024,
+        }
     }
 }
 
 fn temp_db() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let path = std::env::temp_dir().join(format!("switchyard-it-{}-{nanos}.db", std::process::id()));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let path =
+        std::env::temp_dir().join(format!("switchyard-it-{}-{nanos}.db", std::process::id()));
     path.to_str().unwrap().to_owned()
 }
 
@@ -64,13 +71,25 @@ impl Harness {
         let config = Config::from_toml(&text, &env, &Overrides::default()).unwrap();
         let store = Store::connect(&db).await.unwrap();
         let account = "acct_test".to_owned();
-        store.create_account(&account, "test", unix_ms()).await.unwrap();
+        store
+            .create_account(&account, "test", unix_ms())
+            .await
+            .unwrap();
         let credits = Money::parse_usd(options.credits).unwrap();
         if credits > Money::ZERO {
-            store.grant_credits(&account, credits, None, unix_ms()).await.unwrap();
+            store
+                .grant_credits(&account, credits, None, unix_ms())
+                .await
+                .unwrap();
         }
-        let key = create_key(&store, &account, "test", false, None).await.unwrap().key;
-        let management_key = create_key(&store, &account, "admin", true, None).await.unwrap().key;
+        let key = create_key(&store, &account, "test", false, None)
+            .await
+            .unwrap()
+            .key;
+        let management_key = create_key(&store, &account, "admin", true, None)
+            .await
+            .unwrap()
+            .key;
 
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gateway = format!("http://{}", listener.local_addr().unwrap());
@@ -109,7 +128,13 @@ impl Harness {
     }
 
     pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
-        let response = self.http.get(self.url(path)).bearer_auth(key).send().await.unwrap();
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -123,18 +148,29 @@ impl Harness {
             .send()
             .await
             .unwrap();
-        assert!(response.status().is_success(), "simulator refused {what}: {}", response.text().await.unwrap());
+        assert!(
+            response.status().is_success(),
+            "simulator refused {what}: {}",
+            response.text().await.unwrap()
+        );
     }
 
     pub async fn sim_requests(&self, upstream: &str) -> Vec<Value> {
-        let response = self.http.get(format!("{}/_sim/{upstream}/requests", self.sim)).send().await.unwrap();
+        let response = self
+            .http
+            .get(format!("{}/_sim/{upstream}/requests", self.sim))
+            .send()
+            .await
+            .unwrap();
         response.json::<Vec<Value>>().await.unwrap()
     }
 
     /// The generation record, waiting for it to be queued (the relay finishes after the response).
     pub async fn generation(&self, id: &str) -> Value {
         for _ in 0..100 {
-            let (status, body) = self.get(&format!("/api/v1/generation?id={id}"), &self.key).await;
+            let (status, body) = self
+                .get(&format!("/api/v1/generation?id={id}"), &self.key)
+                .await;
             if status == 200 {
                 return body["data"].clone();
             }
@@ -154,7 +190,14 @@ impl Harness {
     pub async fn stored_usage_nanos(&self, want: i64) -> i64 {
         let mut last = 0;
         for _ in 0..100 {
-            last = self.store.account(&self.account).await.unwrap().unwrap().total_usage.nanos();
+            last = self
+                .store
+                .account(&self.account)
+                .await
+                .unwrap()
+                .unwrap()
+                .total_usage
+                .nanos();
             if last == want {
                 return last;
             }
@@ -169,7 +212,13 @@ pub fn user(text: &str) -> Value {
 }
 
 /// Cost in nano-dollars of `usage` at a per-token prompt and completion price (in pico-dollars).
-pub fn nanos(prompt_tokens: u64, completion_tokens: u64, prompt_picos: i64, completion_picos: i64) -> i64 {
-    let picos = prompt_tokens as i128 * prompt_picos as i128 + completion_tokens as i128 * completion_picos as i128;
+pub fn nanos(
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    prompt_picos: i64,
+    completion_picos: i64,
+) -> i64 {
+    let picos = prompt_tokens as i128 * prompt_picos as i128
+        + completion_tokens as i128 * completion_picos as i128;
     ((picos + 500) / 1000) as i64
 }

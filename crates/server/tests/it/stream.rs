@@ -26,10 +26,16 @@ async fn stream_relays_chunks_and_ends_with_usage_then_done() {
     let response = h.chat(json!({"model": "openai/gpt-4o-mini", "messages": user("Stream please"), "stream": true})).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let id = response.headers()["x-generation-id"].to_str().unwrap().to_owned();
+    let id = response.headers()["x-generation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let (data, _) = read_sse(response).await;
     assert_eq!(data.last().unwrap(), "[DONE]");
-    let chunks: Vec<Value> = data[..data.len() - 1].iter().map(|d| serde_json::from_str(d).unwrap()).collect();
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
     let mut content = String::new();
     for chunk in &chunks {
         assert_eq!(chunk["id"], id.as_str());
@@ -47,10 +53,16 @@ async fn stream_relays_chunks_and_ends_with_usage_then_done() {
     let last = chunks.last().unwrap();
     assert_eq!(last["choices"], json!([]));
     let usage = &last["usage"];
-    let (p, c) = (usage["prompt_tokens"].as_u64().unwrap(), usage["completion_tokens"].as_u64().unwrap());
+    let (p, c) = (
+        usage["prompt_tokens"].as_u64().unwrap(),
+        usage["completion_tokens"].as_u64().unwrap(),
+    );
     let want = nanos(p, c, 150_000, 600_000);
     assert_eq!((usage["cost"].as_f64().unwrap() * 1e9).round() as i64, want);
-    let finish = chunks.iter().find_map(|c| c["choices"][0]["finish_reason"].as_str()).unwrap();
+    let finish = chunks
+        .iter()
+        .find_map(|c| c["choices"][0]["finish_reason"].as_str())
+        .unwrap();
     assert_eq!(finish, "stop");
 
     let record = h.generation(&id).await;
@@ -59,26 +71,45 @@ async fn stream_relays_chunks_and_ends_with_usage_then_done() {
     assert_eq!(record["tokens_completion"].as_u64().unwrap(), c);
     assert_eq!(h.stored_usage_nanos(want).await, want);
     // We asked the upstream for usage even though the client did not.
-    assert_eq!(h.sim_requests("openai").await[0]["body"]["stream_options"]["include_usage"], true);
+    assert_eq!(
+        h.sim_requests("openai").await[0]["body"]["stream_options"]["include_usage"],
+        true
+    );
 }
 
 #[tokio::test]
 async fn keepalive_comments_while_waiting_for_the_first_token() {
     let h = Harness::start().await;
-    h.sim_post("openai", "behaviour", json!({"ttft_ms": 500})).await;
-    let response = h.chat(json!({"model": "openai/gpt-4o-mini", "messages": user("slow"), "stream": true})).await;
+    h.sim_post("openai", "behaviour", json!({"ttft_ms": 500}))
+        .await;
+    let response = h
+        .chat(json!({"model": "openai/gpt-4o-mini", "messages": user("slow"), "stream": true}))
+        .await;
     let (data, comments) = read_sse(response).await;
-    assert!(comments.iter().any(|c| c == "OPENROUTER PROCESSING"), "{comments:?}");
+    assert!(
+        comments.iter().any(|c| c == "OPENROUTER PROCESSING"),
+        "{comments:?}"
+    );
     assert_eq!(data.last().unwrap(), "[DONE]");
 }
 
 #[tokio::test]
 async fn upstream_cut_mid_stream_ends_with_the_error_chunk() {
     let h = Harness::start().await;
-    h.sim_post("openai", "faults", json!([{"kind": "cut_after_chunks", "n": 3}])).await;
-    let response = h.chat(json!({"model": "openai/gpt-4o-mini", "messages": user("cut"), "stream": true})).await;
+    h.sim_post(
+        "openai",
+        "faults",
+        json!([{"kind": "cut_after_chunks", "n": 3}]),
+    )
+    .await;
+    let response = h
+        .chat(json!({"model": "openai/gpt-4o-mini", "messages": user("cut"), "stream": true}))
+        .await;
     assert_eq!(response.status(), 200);
-    let id = response.headers()["x-generation-id"].to_str().unwrap().to_owned();
+    let id = response.headers()["x-generation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let (data, _) = read_sse(response).await;
     assert_ne!(data.last().unwrap(), "[DONE]");
     let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
@@ -92,7 +123,8 @@ async fn upstream_cut_mid_stream_ends_with_the_error_chunk() {
 #[tokio::test]
 async fn stream_failure_before_first_byte_fails_over() {
     let h = Harness::start().await;
-    h.sim_post("deepinfra", "faults", json!([{"kind": "reset"}])).await;
+    h.sim_post("deepinfra", "faults", json!([{"kind": "reset"}]))
+        .await;
     let response = h
         .chat(json!({"model": "meta-llama/llama-3.3-70b-instruct", "messages": user("hi"), "stream": true}))
         .await;
@@ -106,9 +138,21 @@ async fn stream_failure_before_first_byte_fails_over() {
 #[tokio::test]
 async fn client_disconnect_is_charged_for_what_was_generated() {
     let h = Harness::start().await;
-    h.sim_post("openai", "behaviour", json!({"tokens_per_s": 50, "output_tokens": 400})).await;
-    let response = h.chat(json!({"model": "openai/gpt-4o-mini", "messages": user("long story"), "stream": true})).await;
-    let id = response.headers()["x-generation-id"].to_str().unwrap().to_owned();
+    h.sim_post(
+        "openai",
+        "behaviour",
+        json!({"tokens_per_s": 50, "output_tokens": 400}),
+    )
+    .await;
+    let response = h
+        .chat(
+            json!({"model": "openai/gpt-4o-mini", "messages": user("long story"), "stream": true}),
+        )
+        .await;
+    let id = response.headers()["x-generation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let mut body = response.bytes_stream();
     let mut seen = 0;
     while seen < 5 {
@@ -121,7 +165,10 @@ async fn client_disconnect_is_charged_for_what_was_generated() {
     assert_eq!(record["cancelled"], true);
     assert_eq!(record["streamed"], true);
     let completion = record["tokens_completion"].as_u64().unwrap();
-    assert!(completion > 0 && completion < 400, "completion tokens {completion}");
+    assert!(
+        completion > 0 && completion < 400,
+        "completion tokens {completion}"
+    );
     let cost = (record["total_cost"].as_f64().unwrap() * 1e9).round() as i64;
     assert!(cost > 0);
     assert_eq!(h.stored_usage_nanos(cost).await, cost);

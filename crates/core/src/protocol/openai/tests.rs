@@ -24,9 +24,15 @@ fn json_of(bytes: &[u8]) -> Value {
 }
 
 fn frame_json(step: StreamStep) -> Value {
-    let StreamStep::Frame(frame) = step else { panic!("expected a frame, got {step:?}") };
+    let StreamStep::Frame(frame) = step else {
+        panic!("expected a frame, got {step:?}")
+    };
     let text = String::from_utf8(frame).unwrap();
-    let payload = text.strip_prefix("data: ").unwrap().strip_suffix("\n\n").unwrap();
+    let payload = text
+        .strip_prefix("data: ")
+        .unwrap()
+        .strip_suffix("\n\n")
+        .unwrap();
     serde_json::from_str(payload).unwrap()
 }
 
@@ -69,7 +75,14 @@ fn response_is_restamped_with_provider_and_cost() {
     assert_eq!(outcome.upstream_id.as_deref(), Some("chatcmpl-1"));
     assert_eq!(outcome.finish_reason.as_deref(), Some("stop"));
     let usage = outcome.usage.unwrap();
-    assert_eq!((usage.prompt_tokens, usage.cached_tokens, usage.reasoning_tokens), (10, 2, 1));
+    assert_eq!(
+        (
+            usage.prompt_tokens,
+            usage.cached_tokens,
+            usage.reasoning_tokens
+        ),
+        (10, 2, 1)
+    );
     assert_json_snapshot!(json_of(&render_response(body, &SERVED, &usage, &cost())), @r#"
     {
       "choices": [
@@ -151,9 +164,14 @@ fn stream_chunks_are_restamped_and_usage_reissued_with_cost() {
         .unwrap();
     assert!(t.content_sent());
     let last = t
-        .on_data(r#"{"id":"chatcmpl-1","choices":[{"index":0,"delta":{},"finish_reason":"length"}]}"#)
+        .on_data(
+            r#"{"id":"chatcmpl-1","choices":[{"index":0,"delta":{},"finish_reason":"length"}]}"#,
+        )
         .unwrap();
-    assert_eq!(frame_json(last)["choices"][0]["native_finish_reason"], "length");
+    assert_eq!(
+        frame_json(last)["choices"][0]["native_finish_reason"],
+        "length"
+    );
     let usage_only = t
         .on_data(r#"{"id":"chatcmpl-1","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#)
         .unwrap();
@@ -163,7 +181,9 @@ fn stream_chunks_are_restamped_and_usage_reissued_with_cost() {
     assert_eq!(outcome.finish_reason.as_deref(), Some("length"));
     assert_eq!(outcome.usage.unwrap().prompt_tokens, 3);
     assert_eq!(t.generated_bytes(), 5);
-    let usage = frame_json(StreamStep::Frame(t.usage_frame(&outcome.usage.unwrap(), &cost())));
+    let usage = frame_json(StreamStep::Frame(
+        t.usage_frame(&outcome.usage.unwrap(), &cost()),
+    ));
     assert_eq!(usage["choices"], json!([]));
     assert_eq!(usage["usage"]["cost"], json!(3e-6));
     assert_eq!(usage["id"], "gen-1-abc");
@@ -173,7 +193,9 @@ fn stream_chunks_are_restamped_and_usage_reissued_with_cost() {
 fn stream_errors_and_error_frame() {
     let mut t = StreamTranslator::new(&SERVED);
     assert_eq!(t.on_data("{oops").unwrap_err().code.status(), 502);
-    let err = t.on_data(r#"{"error":{"message":"overloaded"}}"#).unwrap_err();
+    let err = t
+        .on_data(r#"{"error":{"message":"overloaded"}}"#)
+        .unwrap_err();
     assert_eq!(err.message, "overloaded");
     let frame = frame_json(StreamStep::Frame(t.error_frame(&err)));
     assert_eq!(frame["error"]["code"], 502);
@@ -196,13 +218,26 @@ fn upstream_errors_map_to_openrouter_statuses() {
         (529, 503),
     ];
     for (upstream, ours) in cases {
-        let err = upstream_error(upstream, br#"{"error":{"message":"nope"}}"#, "OpenAI", Some(2));
+        let err = upstream_error(
+            upstream,
+            br#"{"error":{"message":"nope"}}"#,
+            "OpenAI",
+            Some(2),
+        );
         assert_eq!(err.code.status(), ours, "upstream {upstream}");
         let metadata = err.metadata.as_ref().unwrap();
         assert_eq!(metadata["provider_name"], "OpenAI");
         assert_eq!(metadata["raw"], "nope");
     }
-    let err = upstream_error(400, br#"{"error":{"message":"bad temperature"}}"#, "OpenAI", None);
+    let err = upstream_error(
+        400,
+        br#"{"error":{"message":"bad temperature"}}"#,
+        "OpenAI",
+        None,
+    );
     assert_eq!(err.message, "bad temperature");
-    assert_eq!(upstream_error(429, b"", "Groq", Some(3)).retry_after, Some(3));
+    assert_eq!(
+        upstream_error(429, b"", "Groq", Some(3)).retry_after,
+        Some(3)
+    );
 }
