@@ -90,7 +90,13 @@ impl KeyCache {
                 return Ok(entry.key.clone());
             }
             if let Some(key) = &entry.key {
-                // Serve the stale entry now; refresh in the background.
+                // Serve the stale entry now and refresh in the background; restamping the entry
+                // first keeps concurrent requests from each starting a refresh.
+                if let Ok(mut map) = self.entries.write() {
+                    if let Some(e) = map.get_mut(hash) {
+                        e.fetched = Instant::now();
+                    }
+                }
                 let this = self.clone();
                 let store = store.clone();
                 let hash = hash.to_owned();

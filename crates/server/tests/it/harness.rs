@@ -110,6 +110,11 @@ impl Harness {
         }
     }
 
+    /// Signals graceful shutdown to the gateway and the simulator.
+    pub fn shutdown(&self) {
+        let _ = self._stop.send(());
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.gateway)
     }

@@ -175,3 +175,37 @@ async fn client_disconnect_is_charged_for_what_was_generated() {
     // The upstream connection was dropped too: nothing keeps generating for a client that left.
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
+
+#[tokio::test]
+async fn graceful_shutdown_lets_open_streams_finish() {
+    let h = Harness::start().await;
+    h.sim_post(
+        "openai",
+        "behaviour",
+        json!({"tokens_per_s": 100, "output_tokens": 30}),
+    )
+    .await;
+    let response = h
+        .chat(json!({"model": "openai/gpt-4o-mini", "messages": user("finish me"), "stream": true}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-generation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    h.shutdown();
+    let (data, _) = read_sse(response).await;
+    assert_eq!(data.last().unwrap(), "[DONE]");
+    // The record reached the database before the gateway stopped.
+    let mut stored = None;
+    for _ in 0..100 {
+        stored = h.store.generation(&id, &h.account).await.unwrap();
+        if stored.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stored = stored.expect("record written on shutdown");
+    assert!(!stored.cancelled);
+    assert_eq!(stored.usage.completion_tokens, 30);
+}
