@@ -4,6 +4,7 @@
 //! - [`money`]: exact money (nano-dollar amounts, pico-dollar prices).
 //! - [`catalog`]: providers, models, endpoints and prices; validation and look-ups.
 //! - [`chat`]: the client's chat request, validated.
+//! - [`discovery`]: the `/models`, `/endpoints` and `/providers` objects and queries.
 //! - [`protocol`]: per-upstream translation of requests, responses and stream chunks.
 //! - [`pricing`]: usage times prices.
 //! - [`routing`]: which endpoints may serve a request, in which order.
@@ -17,6 +18,7 @@
 
 pub mod catalog;
 pub mod chat;
+pub mod discovery;
 pub mod error;
 pub mod generation;
 pub mod keys;

@@ -103,6 +103,13 @@ impl Price {
     pub fn is_zero(self) -> bool {
         self.0 == 0
     }
+
+    /// This price raised (or, if negative, lowered) by `bps` basis points, rounded half up;
+    /// never below zero.
+    pub fn with_margin_bps(self, bps: i64) -> Price {
+        let scaled = (self.0 as i128 * (10_000 + bps as i128) * 2 + 10_000) / 20_000;
+        Price(scaled.clamp(0, i64::MAX as i128) as i64)
+    }
 }
 
 impl fmt::Display for Price {

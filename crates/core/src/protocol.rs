@@ -6,8 +6,15 @@
 
 pub mod openai;
 
+use crate::catalog::Protocol;
 use crate::pricing::{Cost, Usage};
 use serde_json::{json, Value};
+
+/// Whether this build can translate to `protocol`. Providers speaking others stay in the catalog
+/// but are not routed to (and not listed by the discovery API) until their translator lands.
+pub fn translator_available(protocol: Protocol) -> bool {
+    matches!(protocol, Protocol::OpenAi)
+}
 
 /// Who served a generation, as the client must see it.
 #[derive(Debug, Clone, Copy)]

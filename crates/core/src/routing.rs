@@ -63,11 +63,9 @@ pub fn candidates<'c>(
 mod tests {
     use super::*;
 
-    const BUNDLED: &str = include_str!("../../../catalog/catalog.json");
-
     #[test]
     fn orders_cheapest_first_and_respects_enabled() {
-        let catalog = Catalog::from_json(BUNDLED).unwrap();
+        let catalog = Catalog::from_files(crate::catalog::BUNDLED).unwrap();
         let models = vec!["meta-llama/llama-3.3-70b-instruct".to_owned()];
         let all = candidates(&catalog, &models, &|_| true).unwrap();
         let tags: Vec<&str> = all.iter().map(|c| c.endpoint.tag.as_str()).collect();
@@ -80,7 +78,7 @@ mod tests {
 
     #[test]
     fn unknown_models_and_variants() {
-        let catalog = Catalog::from_json(BUNDLED).unwrap();
+        let catalog = Catalog::from_files(crate::catalog::BUNDLED).unwrap();
         let err = candidates(&catalog, &["acme/unknown".to_owned()], &|_| true).unwrap_err();
         assert_eq!(err.code.status(), 400);
         assert!(resolve_model(&catalog, "openai/gpt-4o-mini:nitro").is_some());

@@ -11,10 +11,11 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use switchyard_core::catalog::Catalog;
-
-/// The bundled catalog, embedded at build time.
-pub const BUNDLED_CATALOG: &str = include_str!("../../../catalog/catalog.json");
+use switchyard_core::catalog::{
+    Architecture, Catalog, CatalogParts, Endpoint, Model, Pricing, Protocol, Provider,
+};
+use switchyard_core::money::Price;
+use toml::Spanned;
 
 /// An environment lookup (the real environment, or a map in tests).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -51,6 +52,13 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    #[error("{path}line {line}: {message}")]
+    At {
+        /// `file: ` when known.
+        path: String,
+        line: usize,
+        message: String,
+    },
     #[error("catalog: {0}")]
     Catalog(#[from] switchyard_core::catalog::CatalogError),
 }
@@ -68,22 +76,92 @@ fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
 struct RawConfig {
     listen: Option<String>,
     database: Option<String>,
-    catalog: Option<PathBuf>,
     max_body_bytes: Option<usize>,
     keepalive_ms: Option<u64>,
     connect_timeout_ms: Option<u64>,
     first_byte_timeout_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
     #[serde(default)]
-    providers: BTreeMap<String, RawProvider>,
+    catalog: RawCatalog,
+    #[serde(default)]
+    providers: BTreeMap<String, Spanned<RawProvider>>,
+    #[serde(default)]
+    models: Vec<Spanned<RawModel>>,
+    #[serde(default)]
+    endpoints: Vec<Spanned<RawEndpoint>>,
+    #[serde(default)]
+    prices: Vec<Spanned<RawPrices>>,
 }
 
+/// `[catalog]`: where the catalog comes from and catalog-wide changes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCatalog {
+    /// A directory with `providers.json`, `models.json`, `endpoints.json` replacing the bundled catalog.
+    dir: Option<PathBuf>,
+    /// Percentage added to every price (negative for a discount).
+    margin_percent: Option<f64>,
+    #[serde(default)]
+    disabled_models: Vec<Spanned<String>>,
+    #[serde(default)]
+    disabled_providers: Vec<Spanned<String>>,
+}
+
+/// `[providers.<slug>]`: credentials and URL of a catalog provider, or a private provider.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawProvider {
     base_url: Option<String>,
     api_key: Option<String>,
     enabled: Option<bool>,
+    /// Private providers only: display name and protocol.
+    name: Option<String>,
+    protocol: Option<Protocol>,
+}
+
+/// `[[models]]`: a private model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    id: String,
+    name: Option<String>,
+    canonical_slug: Option<String>,
+    context_length: u64,
+    #[serde(default)]
+    created: i64,
+    #[serde(default)]
+    description: String,
+    input_modalities: Option<Vec<String>>,
+    output_modalities: Option<Vec<String>>,
+    tokenizer: Option<String>,
+}
+
+/// `[[endpoints]]`: an endpoint added to a catalog or private model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    model: String,
+    provider: String,
+    tag: Option<String>,
+    upstream_model: String,
+    context_length: Option<u64>,
+    max_completion_tokens: Option<u64>,
+    quantization: Option<String>,
+    #[serde(default)]
+    pricing: Pricing,
+    #[serde(default)]
+    supported_parameters: Vec<String>,
+}
+
+/// `[[prices]]`: new prices or a margin for the endpoints of one model (one tag, or all).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrices {
+    model: String,
+    tag: Option<String>,
+    margin_percent: Option<f64>,
+    #[serde(default)]
+    pricing: BTreeMap<String, String>,
 }
 
 /// How to reach one enabled provider.
@@ -126,37 +204,50 @@ impl Config {
         env: Env<'_>,
         overrides: &Overrides,
     ) -> Result<Config, ConfigError> {
-        let raw = match file {
+        match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                     path: path.to_owned(),
                     source,
                 })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path: path.to_owned(),
-                    message: e.to_string(),
-                })?
+                Config::parse(&text, path, env, overrides)
             }
-            None => RawConfig::default(),
-        };
-        Config::from_raw(raw, env, overrides)
+            None => Config::parse("", Path::new("<defaults>"), env, overrides),
+        }
     }
 
-    /// Parses config text (for tests and `--config -`).
+    /// Parses config text (for tests).
     pub fn from_toml(
         text: &str,
         env: Env<'_>,
         overrides: &Overrides,
     ) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("<inline>"), env, overrides)
+    }
+
+    fn parse(
+        text: &str,
+        path: &Path,
+        env: Env<'_>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::from("<inline>"),
+            path: path.to_owned(),
             message: e.to_string(),
         })?;
-        Config::from_raw(raw, env, overrides)
+        Config::from_raw(raw, text, env, overrides).map_err(|e| match e {
+            ConfigError::At { line, message, .. } if !text.is_empty() => ConfigError::At {
+                path: format!("{}: ", path.display()),
+                line,
+                message,
+            },
+            other => other,
+        })
     }
 
     fn from_raw(
         mut raw: RawConfig,
+        text: &str,
         env: Env<'_>,
         overrides: &Overrides,
     ) -> Result<Config, ConfigError> {
@@ -177,31 +268,28 @@ impl Config {
             .clone()
             .or(raw.database.take())
             .unwrap_or_else(|| "sqlite://switchyard.db".to_owned());
-        let catalog = match &raw.catalog {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                Catalog::from_json(&text)?
-            }
-            None => Catalog::from_json(BUNDLED_CATALOG)?,
+        let base = match &raw.catalog.dir {
+            Some(dir) => load_catalog_dir(dir)?,
+            None => Catalog::from_files(switchyard_core::catalog::BUNDLED)?,
         };
-        provider_env(&catalog, &mut raw, env)?;
-        for slug in raw.providers.keys() {
-            if catalog.provider(slug).is_none() {
-                return Err(invalid(
-                    &format!("providers.{slug}"),
-                    "no such provider in the catalog",
-                ));
-            }
-        }
+        let mut providers: BTreeMap<String, (usize, RawProvider)> = raw
+            .providers
+            .iter()
+            .map(|(slug, p)| {
+                (
+                    slug.clone(),
+                    (line_of(text, p.span().start), p.get_ref().clone()),
+                )
+            })
+            .collect();
+        provider_env(&base, &mut providers, env)?;
+        let catalog = apply_overrides(base, &raw, &providers, text)?;
+
         let mut upstreams = BTreeMap::new();
         for provider in catalog.providers() {
-            let raw_provider = raw
-                .providers
+            let raw_provider = providers
                 .get(&provider.slug)
-                .cloned()
+                .map(|(_, p)| p.clone())
                 .unwrap_or_default();
             let field = format!("providers.{}.api_key", provider.slug);
             let api_key = match raw_provider.api_key.as_deref() {
@@ -217,19 +305,10 @@ impl Config {
             if !enabled {
                 continue;
             }
-            let base_url = raw_provider
-                .base_url
-                .unwrap_or_else(|| provider.base_url.clone());
-            if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-                return Err(invalid(
-                    &format!("providers.{}.base_url", provider.slug),
-                    format!("`{base_url}` must start with http:// or https://"),
-                ));
-            }
             upstreams.insert(
                 provider.slug.clone(),
                 UpstreamConfig {
-                    base_url: base_url.trim_end_matches('/').to_owned(),
+                    base_url: provider.base_url.trim_end_matches('/').to_owned(),
                     api_key,
                 },
             );
@@ -247,6 +326,285 @@ impl Config {
             upstreams,
         })
     }
+}
+
+/// Reads a catalog directory (`providers.json`, `models.json`, `endpoints.json`).
+fn load_catalog_dir(dir: &Path) -> Result<Catalog, ConfigError> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path, source })
+    };
+    let (providers, models, endpoints) = (
+        read("providers.json")?,
+        read("models.json")?,
+        read("endpoints.json")?,
+    );
+    Ok(Catalog::from_files(
+        switchyard_core::catalog::CatalogFiles {
+            providers: &providers,
+            models: &models,
+            endpoints: &endpoints,
+        },
+    )?)
+}
+
+/// 1-based line of a byte offset (0 for values that came from the environment).
+fn line_of(text: &str, offset: usize) -> usize {
+    if text.is_empty() {
+        return 0;
+    }
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn at(line: usize, message: impl Into<String>) -> ConfigError {
+    ConfigError::At {
+        path: String::new(),
+        line,
+        message: message.into(),
+    }
+}
+
+/// Applies the operator's catalog changes, in this order: private providers, provider base URLs,
+/// disabled providers, private models, added endpoints, disabled models, per-model prices, then
+/// the catalog-wide margin (which skips endpoints that `[[prices]]` set explicitly).
+fn apply_overrides(
+    base: Catalog,
+    raw: &RawConfig,
+    providers: &BTreeMap<String, (usize, RawProvider)>,
+    text: &str,
+) -> Result<Catalog, ConfigError> {
+    let mut parts: CatalogParts = base.into_parts();
+    let line = |span: std::ops::Range<usize>| line_of(text, span.start);
+
+    for (slug, (line, p)) in providers {
+        let existing = parts.providers.iter_mut().find(|c| &c.slug == slug);
+        match existing {
+            Some(provider) => {
+                if p.protocol.is_some() || p.name.is_some() {
+                    return Err(at(*line, format!("[providers.{slug}] is a catalog provider: its `name` and `protocol` cannot change; remove them")));
+                }
+                if let Some(url) = &p.base_url {
+                    provider.base_url = url.clone();
+                }
+            }
+            None => {
+                let (Some(protocol), Some(base_url)) = (p.protocol, p.base_url.clone()) else {
+                    return Err(at(*line, format!(
+                        "[providers.{slug}] is not in the catalog; to add a private provider give it `protocol = \"openai\"` and `base_url = \"http://...\"` (and optionally `name`)"
+                    )));
+                };
+                parts.providers.push(Provider {
+                    slug: slug.clone(),
+                    name: p.name.clone().unwrap_or_else(|| slug.clone()),
+                    protocol,
+                    base_url,
+                    api_key_env: None,
+                    privacy_policy_url: None,
+                    terms_of_service_url: None,
+                    status_page_url: None,
+                    headquarters: None,
+                    datacenters: Vec::new(),
+                    data_policy: Default::default(),
+                });
+            }
+        }
+    }
+    for provider in &parts.providers {
+        if !(provider.base_url.starts_with("http://") || provider.base_url.starts_with("https://"))
+        {
+            let line = providers.get(&provider.slug).map_or(0, |(l, _)| *l);
+            return Err(at(
+                line,
+                format!(
+                    "providers.{}.base_url `{}` must start with http:// or https://",
+                    provider.slug, provider.base_url
+                ),
+            ));
+        }
+    }
+
+    for disabled in &raw.catalog.disabled_providers {
+        let slug = disabled.get_ref();
+        if !parts.providers.iter().any(|p| &p.slug == slug) {
+            return Err(at(line(disabled.span()), format!("disabled_providers names unknown provider `{slug}`; see `switchyard catalog list --providers`")));
+        }
+        parts.endpoints.retain(|e| &e.provider != slug);
+    }
+
+    for spanned in &raw.models {
+        let m = spanned.get_ref();
+        let line = line(spanned.span());
+        if parts.models.iter().any(|c| c.id == m.id) {
+            return Err(at(line, format!(
+                "model `{}` is already in the catalog (or defined twice); to serve it from another provider add an [[endpoints]] entry with model = \"{}\"",
+                m.id, m.id
+            )));
+        }
+        if !m.id.contains('/') {
+            return Err(at(
+                line,
+                format!("model id `{}` must look like `author/name`", m.id),
+            ));
+        }
+        let input = m
+            .input_modalities
+            .clone()
+            .unwrap_or_else(|| vec!["text".into()]);
+        let output = m
+            .output_modalities
+            .clone()
+            .unwrap_or_else(|| vec!["text".into()]);
+        parts.models.push(Model {
+            id: m.id.clone(),
+            canonical_slug: m.canonical_slug.clone().unwrap_or_else(|| m.id.clone()),
+            name: m.name.clone().unwrap_or_else(|| m.id.clone()),
+            created: m.created,
+            description: m.description.clone(),
+            context_length: m.context_length,
+            architecture: Architecture {
+                modality: Some(format!("{}->{}", input.join("+"), output.join("+"))),
+                input_modalities: input,
+                output_modalities: output,
+                tokenizer: m.tokenizer.clone().or_else(|| Some("Other".into())),
+                instruct_type: None,
+            },
+            hugging_face_id: None,
+            default_parameters: None,
+            supported_voices: None,
+            knowledge_cutoff: None,
+            expiration_date: None,
+            reasoning: None,
+            is_moderated: false,
+            endpoints: Vec::new(),
+        });
+    }
+
+    for spanned in &raw.endpoints {
+        let e = spanned.get_ref();
+        let line = line(spanned.span());
+        let Some(model) = parts.models.iter().find(|m| m.id == e.model) else {
+            return Err(at(
+                line,
+                format!(
+                    "endpoint names unknown model `{}`; define it with a [[models]] entry first",
+                    e.model
+                ),
+            ));
+        };
+        if !parts.providers.iter().any(|p| p.slug == e.provider) {
+            return Err(at(line, format!(
+                "endpoint of `{}` names unknown provider `{}`; add [providers.{}] with `protocol` and `base_url`",
+                e.model, e.provider, e.provider
+            )));
+        }
+        let tag = e.tag.clone().unwrap_or_else(|| e.provider.clone());
+        if parts
+            .endpoints
+            .iter()
+            .any(|x| x.model == e.model && x.tag == tag)
+        {
+            return Err(at(line, format!("model `{}` already has an endpoint tagged `{tag}`; give this one another `tag` such as \"{}/private\"", e.model, e.provider)));
+        }
+        parts.endpoints.push(Endpoint {
+            model: e.model.clone(),
+            provider: e.provider.clone(),
+            tag,
+            upstream_model: e.upstream_model.clone(),
+            context_length: e.context_length.unwrap_or(model.context_length),
+            max_completion_tokens: e.max_completion_tokens,
+            max_prompt_tokens: None,
+            quantization: e.quantization.clone(),
+            pricing: e.pricing.clone(),
+            supported_parameters: e.supported_parameters.clone(),
+            supports_implicit_caching: false,
+            status: 0,
+        });
+    }
+
+    for disabled in &raw.catalog.disabled_models {
+        let id = disabled.get_ref();
+        if !parts.models.iter().any(|m| &m.id == id) {
+            return Err(at(
+                line(disabled.span()),
+                format!(
+                    "disabled_models names unknown model `{id}`; see `switchyard catalog list`"
+                ),
+            ));
+        }
+        parts.endpoints.retain(|e| &e.model != id);
+    }
+
+    let mut explicit = vec![false; parts.endpoints.len()];
+    for spanned in &raw.prices {
+        let p = spanned.get_ref();
+        let line = line(spanned.span());
+        let mut matched = false;
+        for (i, e) in parts.endpoints.iter_mut().enumerate() {
+            if e.model != p.model || p.tag.as_ref().is_some_and(|t| t != &e.tag) {
+                continue;
+            }
+            matched = true;
+            explicit[i] = true;
+            for (key, value) in &p.pricing {
+                let price = Price::parse_usd(value)
+                    .map_err(|err| at(line, format!("pricing.{key}: {err}")))?;
+                let Some(slot) = price_slot(&mut e.pricing, key) else {
+                    return Err(at(line, format!("unknown price `{key}`; use prompt, completion, request, image, web_search, internal_reasoning, input_cache_read or input_cache_write")));
+                };
+                *slot = price;
+            }
+            if let Some(pct) = p.margin_percent {
+                apply_margin(&mut e.pricing, pct).map_err(|m| at(line, m))?;
+            }
+        }
+        if !matched {
+            return Err(at(line, format!(
+                "[[prices]] matches no endpoint: model `{}`{} is not in the catalog; check `switchyard catalog show {}`",
+                p.model,
+                p.tag.as_ref().map(|t| format!(" with tag `{t}`")).unwrap_or_default(),
+                p.model
+            )));
+        }
+    }
+    if let Some(pct) = raw.catalog.margin_percent {
+        for (e, is_explicit) in parts.endpoints.iter_mut().zip(&explicit) {
+            if !is_explicit {
+                apply_margin(&mut e.pricing, pct)
+                    .map_err(|m| invalid("catalog.margin_percent", m))?;
+            }
+        }
+    }
+    parts.drop_models_without_endpoints();
+    Ok(parts.build()?)
+}
+
+fn price_slot<'p>(pricing: &'p mut Pricing, key: &str) -> Option<&'p mut Price> {
+    Some(match key {
+        "prompt" => &mut pricing.prompt,
+        "completion" => &mut pricing.completion,
+        "request" => &mut pricing.request,
+        "image" => &mut pricing.image,
+        "web_search" => &mut pricing.web_search,
+        "internal_reasoning" => &mut pricing.internal_reasoning,
+        "input_cache_read" => &mut pricing.input_cache_read,
+        "input_cache_write" => &mut pricing.input_cache_write,
+        "input_cache_write_1h" => &mut pricing.input_cache_write_1h,
+        "audio" => &mut pricing.audio,
+        _ => return None,
+    })
+}
+
+fn apply_margin(pricing: &mut Pricing, percent: f64) -> Result<(), String> {
+    if !(-100.0..=10_000.0).contains(&percent) {
+        return Err(format!(
+            "margin_percent {percent} must be between -100 and 10000"
+        ));
+    }
+    let bps = (percent * 100.0).round() as i64;
+    for price in pricing.all_prices_mut() {
+        *price = price.with_margin_bps(bps);
+    }
+    Ok(())
 }
 
 /// `env:NAME` → the variable's value; anything else is taken literally.
@@ -291,25 +649,24 @@ fn apply_env(raw: &mut RawConfig, env: Env<'_>) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Applies per-provider environment overrides for the slugs of `catalog`.
-fn provider_env(catalog: &Catalog, raw: &mut RawConfig, env: Env<'_>) -> Result<(), ConfigError> {
-    for provider in catalog.providers() {
+/// Applies per-provider environment overrides for the slugs of `catalog` and of private providers.
+fn provider_env(
+    catalog: &Catalog,
+    providers: &mut BTreeMap<String, (usize, RawProvider)>,
+    env: Env<'_>,
+) -> Result<(), ConfigError> {
+    let mut slugs: Vec<String> = catalog.providers().iter().map(|p| p.slug.clone()).collect();
+    slugs.extend(providers.keys().cloned());
+    for slug in slugs {
         let prefix = format!(
             "SWITCHYARD_PROVIDER_{}_",
-            provider.slug.to_uppercase().replace(['-', '.'], "_")
+            slug.to_uppercase().replace(['-', '.'], "_")
         );
-        let entry = || RawProvider::default();
         if let Some(v) = env(&format!("{prefix}BASE_URL")) {
-            raw.providers
-                .entry(provider.slug.clone())
-                .or_insert_with(entry)
-                .base_url = Some(v);
+            entry(providers, &slug).base_url = Some(v);
         }
         if let Some(v) = env(&format!("{prefix}API_KEY")) {
-            raw.providers
-                .entry(provider.slug.clone())
-                .or_insert_with(entry)
-                .api_key = Some(v);
+            entry(providers, &slug).api_key = Some(v);
         }
         if let Some(v) = env(&format!("{prefix}ENABLED")) {
             let enabled = match v.as_str() {
@@ -322,13 +679,20 @@ fn provider_env(catalog: &Catalog, raw: &mut RawConfig, env: Env<'_>) -> Result<
                     ))
                 }
             };
-            raw.providers
-                .entry(provider.slug.clone())
-                .or_insert_with(entry)
-                .enabled = Some(enabled);
+            entry(providers, &slug).enabled = Some(enabled);
         }
     }
     Ok(())
+}
+
+fn entry<'m>(
+    providers: &'m mut BTreeMap<String, (usize, RawProvider)>,
+    slug: &str,
+) -> &'m mut RawProvider {
+    &mut providers
+        .entry(slug.to_owned())
+        .or_insert_with(|| (0, RawProvider::default()))
+        .1
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! - [`recorder`]: batched, off-path writing of generation records.
 //! - [`chat`]: the chat-completions dispatch loop and stream relay.
 //! - [`admin`]: `/key`, `/credits`, `/generation`.
+//! - [`discovery`]: `/models`, `/providers` and the other catalog endpoints, pre-rendered.
 //! - [`error`]: core's errors as HTTP responses.
 //!
 //! [`Gateway`] ties them together: build it from a [`config::Config`] and a store, then [`Gateway::serve`].
@@ -14,6 +15,7 @@ pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod ledger;
 pub mod recorder;
@@ -33,6 +35,7 @@ use switchyard_core::catalog::Catalog;
 use switchyard_core::error::{ApiError, ErrorCode};
 use switchyard_core::keys;
 use switchyard_core::money::Money;
+use switchyard_core::protocol::translator_available;
 use switchyard_store::{KeyRow, Store, StoreError};
 use tokio::net::TcpListener;
 
@@ -49,7 +52,9 @@ pub struct Limits {
 #[derive(Debug)]
 pub struct AppState {
     pub store: Store,
+    /// The live catalog: only endpoints of enabled providers whose protocol this build speaks.
     pub catalog: Arc<Catalog>,
+    pub discovery: discovery::DiscoveryCache,
     /// Enabled providers by slug.
     pub upstreams: BTreeMap<String, UpstreamConfig>,
     /// One pooled client for every upstream.
@@ -82,9 +87,22 @@ impl Gateway {
             .tcp_nodelay(true)
             .build()?;
         let (recorder, writer) = recorder::recorder(store.clone());
+        let upstreams = &config.upstreams;
+        for provider in config.catalog.providers() {
+            if upstreams.contains_key(&provider.slug) && !translator_available(provider.protocol) {
+                tracing::warn!(
+                    provider = %provider.slug, protocol = provider.protocol.as_str(),
+                    "provider has credentials but its protocol is not supported yet; it will not be used"
+                );
+            }
+        }
+        let catalog = config.catalog.retain_endpoints(&|_, p| {
+            upstreams.contains_key(&p.slug) && translator_available(p.protocol)
+        });
         let state = Arc::new(AppState {
             store,
-            catalog: Arc::new(config.catalog),
+            discovery: discovery::DiscoveryCache::new(&catalog),
+            catalog: Arc::new(catalog),
             upstreams: config.upstreams,
             client,
             keys: auth::KeyCache::default(),
@@ -143,7 +161,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/key", get(admin::current_key))
         .route("/auth/key", get(admin::current_key))
         .route("/credits", get(admin::credits))
-        .route("/generation", get(admin::generation));
+        .route("/generation", get(admin::generation))
+        .route("/models", get(discovery::models))
+        .route("/models/count", get(discovery::count))
+        .route("/models/user", get(discovery::user_models))
+        .route("/model/{author}/{slug}", get(discovery::model))
+        .route(
+            "/models/{author}/{slug}/endpoints",
+            get(discovery::endpoints),
+        )
+        .route("/endpoints/zdr", get(discovery::zdr))
+        .route("/embeddings/models", get(discovery::embedding_models))
+        .route("/providers", get(discovery::providers));
     Router::new()
         .nest("/api/v1", api.clone())
         .nest("/v1", api)

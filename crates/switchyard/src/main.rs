@@ -9,7 +9,10 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use switchyard_core::money::Money;
+use switchyard_core::catalog::{Catalog, BUNDLED};
+use switchyard_core::discovery::find_model;
+use switchyard_core::money::{Money, Price};
+use switchyard_core::protocol::translator_available;
 use switchyard_server::config::{Config, Overrides};
 use switchyard_server::{bootstrap_operator, create_key, new_account_id, unix_ms, Gateway};
 use switchyard_store::Store;
@@ -72,6 +75,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// List, show and check the model catalog (with the config's overrides applied).
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     /// Create or upgrade the database schema.
     Migrate {
         #[command(flatten)]
@@ -91,6 +99,39 @@ struct Common {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// List models (or providers), with the cheapest enabled price.
+    List {
+        #[command(flatten)]
+        common: Common,
+        /// List providers instead of models.
+        #[arg(long)]
+        providers: bool,
+        /// Only models served by this provider slug.
+        #[arg(long)]
+        provider: Option<String>,
+        /// Only models whose id or name contains this text.
+        #[arg(long)]
+        search: Option<String>,
+        /// Only models with an enabled provider.
+        #[arg(long)]
+        enabled: bool,
+    },
+    /// Show one model and its endpoints.
+    Show {
+        #[command(flatten)]
+        common: Common,
+        /// Model id, permaslug or alias.
+        model: String,
+    },
+    /// Validate the config's catalog overrides and print a summary.
+    Check {
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -161,13 +202,21 @@ enum KeysCommand {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(run(cli))
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole chain of causes on one line, without a backtrace: it is a message for people.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -180,6 +229,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             database,
             json,
         } => demo(listen, simulator_listen, database, json).await,
+        Command::Catalog { command } => catalog(command),
         Command::Accounts { command } => accounts(command).await,
         Command::Credits { command } => credits(command).await,
         Command::Keys { command } => keys(command).await,
@@ -276,9 +326,12 @@ async fn demo(
 
     // Every catalog provider points at its own simulated upstream, named by the provider's slug.
     let mut text = format!("database = \"{database}\"\n");
-    let catalog =
-        switchyard_core::catalog::Catalog::from_json(switchyard_server::config::BUNDLED_CATALOG)?;
-    for provider in catalog.providers() {
+    let catalog = Catalog::from_files(BUNDLED)?;
+    for provider in catalog
+        .providers()
+        .iter()
+        .filter(|p| translator_available(p.protocol))
+    {
         text.push_str(&format!(
             "[providers.{slug}]\nbase_url = \"http://{sim_addr}/{slug}/v1\"\napi_key = \"demo\"\n",
             slug = provider.slug
@@ -342,6 +395,171 @@ async fn demo(
         .await?;
     let _ = stop_tx.send(());
     let _ = simulator.await;
+    Ok(())
+}
+
+/// USD per million tokens, for people.
+fn per_million(price: Price) -> String {
+    let per_m = Price::from_picos(price.picos().saturating_mul(1_000_000));
+    format!("${per_m}")
+}
+
+fn catalog(command: CatalogCommand) -> anyhow::Result<()> {
+    match command {
+        CatalogCommand::List {
+            common,
+            providers,
+            provider,
+            search,
+            enabled,
+        } => {
+            let config = load_config(&common, None)?;
+            let catalog = &config.catalog;
+            let is_enabled = |slug: &str| {
+                config.upstreams.contains_key(slug)
+                    && catalog
+                        .provider(slug)
+                        .is_some_and(|p| translator_available(p.protocol))
+            };
+            if providers {
+                let rows: Vec<_> = catalog
+                    .providers()
+                    .iter()
+                    .map(|p| {
+                        let endpoints = catalog
+                            .models()
+                            .iter()
+                            .flat_map(|m| &m.endpoints)
+                            .filter(|e| e.provider == p.slug)
+                            .count();
+                        (p, endpoints)
+                    })
+                    .collect();
+                let list: Vec<_> = rows
+                    .iter()
+                    .map(|(p, n)| json!({"slug": p.slug, "name": p.name, "protocol": p.protocol.as_str(), "base_url": p.base_url,
+                                         "enabled": is_enabled(&p.slug), "endpoints": n, "zdr": p.data_policy.zdr}))
+                    .collect();
+                let mut text = format!(
+                    "{:<24} {:<28} {:<10} {:>9} {:>8}",
+                    "SLUG", "NAME", "PROTOCOL", "ENDPOINTS", "ENABLED"
+                );
+                for (p, n) in &rows {
+                    text.push_str(&format!(
+                        "\n{:<24} {:<28} {:<10} {:>9} {:>8}",
+                        p.slug,
+                        p.name,
+                        p.protocol.as_str(),
+                        n,
+                        if is_enabled(&p.slug) { "yes" } else { "no" }
+                    ));
+                }
+                print(common.json, json!(list), &text);
+                return Ok(());
+            }
+            let needle = search.map(|s| s.to_lowercase());
+            let models: Vec<_> = catalog
+                .models()
+                .iter()
+                .filter(|m| {
+                    provider
+                        .as_ref()
+                        .is_none_or(|p| m.endpoints.iter().any(|e| &e.provider == p))
+                })
+                .filter(|m| {
+                    needle.as_ref().is_none_or(|n| {
+                        m.id.to_lowercase().contains(n) || m.name.to_lowercase().contains(n)
+                    })
+                })
+                .filter(|m| !enabled || m.endpoints.iter().any(|e| is_enabled(&e.provider)))
+                .collect();
+            let list: Vec<_> = models
+                .iter()
+                .map(|m| {
+                    let live = m
+                        .endpoints
+                        .iter()
+                        .filter(|e| is_enabled(&e.provider))
+                        .count();
+                    json!({"id": m.id, "name": m.name, "context_length": m.context_length,
+                           "endpoints": m.endpoints.len(), "enabled_endpoints": live,
+                           "prompt": m.endpoints[0].pricing.prompt.to_string(),
+                           "completion": m.endpoints[0].pricing.completion.to_string()})
+                })
+                .collect();
+            let mut text = format!(
+                "{:<52} {:>9} {:>9} {:>12} {:>12}",
+                "MODEL", "CONTEXT", "ENDPOINTS", "PROMPT/M", "OUTPUT/M"
+            );
+            for m in &models {
+                let live = m
+                    .endpoints
+                    .iter()
+                    .filter(|e| is_enabled(&e.provider))
+                    .count();
+                text.push_str(&format!(
+                    "\n{:<52} {:>9} {:>9} {:>12} {:>12}",
+                    m.id,
+                    m.context_length,
+                    format!("{live}/{}", m.endpoints.len()),
+                    per_million(m.endpoints[0].pricing.prompt),
+                    per_million(m.endpoints[0].pricing.completion)
+                ));
+            }
+            text.push_str(&format!(
+                "\n{} models (ENDPOINTS: enabled/total)",
+                models.len()
+            ));
+            print(common.json, json!(list), &text);
+        }
+        CatalogCommand::Show { common, model } => {
+            let config = load_config(&common, None)?;
+            let catalog = &config.catalog;
+            let Some(m) = find_model(catalog, &model) else {
+                bail!("no model `{model}` in the catalog; try `switchyard catalog list --search {model}`");
+            };
+            let value = json!({"data": switchyard_core::discovery::model_json(m),
+                               "endpoints": switchyard_core::discovery::endpoints_json(catalog, m)["endpoints"]});
+            let mut text = format!(
+                "{} ({})\n  {}\n  context {} tokens, permaslug {}\n\n{:<28} {:<36} {:>12} {:>12} {:>8}",
+                m.name, m.id, m.description, m.context_length, m.canonical_slug, "TAG", "UPSTREAM MODEL", "PROMPT/M", "OUTPUT/M", "ENABLED"
+            );
+            for e in &m.endpoints {
+                text.push_str(&format!(
+                    "\n{:<28} {:<36} {:>12} {:>12} {:>8}",
+                    e.tag,
+                    e.upstream_model,
+                    per_million(e.pricing.prompt),
+                    per_million(e.pricing.completion),
+                    if config.upstreams.contains_key(&e.provider) {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                ));
+            }
+            print(common.json, value, &text);
+        }
+        CatalogCommand::Check { common } => {
+            let config = load_config(&common, None)?;
+            let catalog = &config.catalog;
+            let endpoints: usize = catalog.models().iter().map(|m| m.endpoints.len()).sum();
+            let enabled: Vec<&String> = config.upstreams.keys().collect();
+            print(
+                common.json,
+                json!({"ok": true, "version": catalog.version(), "models": catalog.models().len(),
+                       "providers": catalog.providers().len(), "endpoints": endpoints, "enabled_providers": enabled}),
+                &format!(
+                    "ok: catalog {} with {} models, {} providers, {} endpoints; enabled providers: {}",
+                    catalog.version(),
+                    catalog.models().len(),
+                    catalog.providers().len(),
+                    endpoints,
+                    if enabled.is_empty() { "none".to_owned() } else { enabled.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ") }
+                ),
+            );
+        }
+    }
     Ok(())
 }
 

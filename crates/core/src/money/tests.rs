@@ -52,3 +52,12 @@ fn round_trips_through_display() {
         assert_eq!(Price::parse_usd(&price.to_string()).unwrap(), price);
     }
 }
+
+#[test]
+fn margins_in_basis_points() {
+    let p = Price::from_picos(150_000);
+    assert_eq!(p.with_margin_bps(1_000).picos(), 165_000);
+    assert_eq!(p.with_margin_bps(-500).picos(), 142_500);
+    assert_eq!(Price::from_picos(1).with_margin_bps(5_000).picos(), 2);
+    assert_eq!(p.with_margin_bps(-20_000), Price::ZERO);
+}

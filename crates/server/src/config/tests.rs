@@ -95,3 +95,125 @@ fn bad_configs_say_what_to_fix() {
         assert!(err.contains(want), "{err} does not mention {want}");
     }
 }
+
+const OVERRIDES: &str = r#"
+[catalog]
+margin_percent = 10
+disabled_models = ["openai/gpt-4.1-nano"]
+disabled_providers = ["together"]
+
+[providers.local-vllm]
+name = "Local vLLM"
+protocol = "openai"
+base_url = "http://127.0.0.1:8000/v1"
+enabled = true
+
+[[models]]
+id = "local/llama-3.1-8b"
+name = "Local: Llama 3.1 8B"
+context_length = 131072
+
+[[endpoints]]
+model = "local/llama-3.1-8b"
+provider = "local-vllm"
+upstream_model = "meta-llama/Llama-3.1-8B-Instruct"
+pricing = { prompt = "0.0000001", completion = "0.0000002" }
+
+[[endpoints]]
+model = "openai/gpt-4o-mini"
+provider = "local-vllm"
+tag = "local-vllm/mirror"
+upstream_model = "gpt-4o-mini"
+
+[[prices]]
+model = "openai/gpt-4o-mini"
+tag = "openai"
+pricing = { prompt = "0.0000002" }
+"#;
+
+#[test]
+fn operator_overrides_change_the_catalog() {
+    let env = env_of(&[]);
+    let config = Config::from_toml(OVERRIDES, &env, &Overrides::default()).unwrap();
+    let c = &config.catalog;
+    let local = c.model("local/llama-3.1-8b").unwrap();
+    // Private endpoints get the margin too (it applies to everything not set under [[prices]]).
+    assert_eq!(local.endpoints[0].pricing.prompt.picos(), 110_000);
+    assert_eq!(local.endpoints[0].context_length, 131_072);
+    assert!(config.upstreams.contains_key("local-vllm"));
+    assert_eq!(
+        config.upstreams["local-vllm"].base_url,
+        "http://127.0.0.1:8000/v1"
+    );
+    let mini = c.model("openai/gpt-4o-mini").unwrap();
+    let openai = mini.endpoints.iter().find(|e| e.tag == "openai").unwrap();
+    assert_eq!(
+        openai.pricing.prompt.picos(),
+        200_000,
+        "explicit price, no margin"
+    );
+    assert_eq!(
+        openai.pricing.completion.picos(),
+        600_000,
+        "unchanged by [[prices]]"
+    );
+    assert!(mini.endpoints.iter().any(|e| e.tag == "local-vllm/mirror"));
+    assert!(c.model("openai/gpt-4.1-nano").is_none());
+    assert!(c
+        .models()
+        .iter()
+        .all(|m| m.endpoints.iter().all(|e| e.provider != "together")));
+    let llama = c.model("meta-llama/llama-3.3-70b-instruct").unwrap();
+    let groq = llama
+        .endpoints
+        .iter()
+        .find(|e| e.provider == "groq")
+        .unwrap();
+    assert_eq!(groq.pricing.prompt.picos(), 649_000, "0.00000059 plus 10%");
+}
+
+fn check_line(text: &str, line: usize, want: &str) {
+    let env = env_of(&[]);
+    let err = Config::from_toml(text, &env, &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("line {line}")),
+        "`{err}` does not name line {line}"
+    );
+    assert!(err.contains(want), "`{err}` does not contain `{want}`");
+}
+
+#[test]
+fn bad_overrides_name_the_line_and_the_fix() {
+    check_line(
+        "# comment\n[[endpoints]]\nmodel = \"openai/gpt-4o-mini\"\nprovider = \"nope\"\nupstream_model = \"x\"\n",
+        2,
+        "add [providers.nope]",
+    );
+    check_line(
+        "\n\n[[models]]\nid = \"openai/gpt-4o-mini\"\ncontext_length = 1\n",
+        3,
+        "already in the catalog",
+    );
+    check_line(
+        "[[endpoints]]\nmodel = \"openai/gpt-4o-mini\"\nprovider = \"openai\"\ntag = \"openai/x\"\nupstream_model = \"x\"\npricing = { prompt = \"-0.1\" }\n",
+        6,
+        "negative",
+    );
+    check_line(
+        "[catalog]\ndisabled_models = [\n  \"a/none\",\n]\n",
+        3,
+        "unknown model `a/none`",
+    );
+    check_line(
+        "[[prices]]\nmodel = \"a/none\"\nmargin_percent = 5\n",
+        1,
+        "matches no endpoint",
+    );
+    check_line(
+        "\n[providers.acme]\napi_key = \"x\"\n",
+        2,
+        "protocol = \"openai\"",
+    );
+}

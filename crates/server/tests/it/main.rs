@@ -2,6 +2,7 @@
 //! every test talks HTTP to them like a client would.
 
 mod chat;
+mod discovery;
 mod errors;
 mod harness;
 mod stream;
