@@ -358,6 +358,17 @@ async fn complete(
         return Ok(response);
     }
     drop(reservation);
+    Err(give_up(&state, &ctx, &targets, attempts, last_err))
+}
+
+/// Every candidate failed: records the attempts and returns the last error (nothing is charged).
+fn give_up(
+    state: &AppState,
+    ctx: &RequestCtx,
+    targets: &[Target],
+    attempts: Vec<Attempt>,
+    last_err: Option<ApiError>,
+) -> ApiError {
     let err = last_err.unwrap_or_else(|| {
         ApiError::new(
             ErrorCode::UpstreamError,
@@ -367,7 +378,7 @@ async fn complete(
     state
         .recorder
         .record(ctx.failed(targets.last(), attempts, &err));
-    Err(err)
+    err
 }
 
 /// Streaming: find a target that answers 2xx, commit the SSE response, relay in a task.
@@ -398,16 +409,7 @@ async fn start_stream(
     }
     let Some((target, upstream)) = chosen else {
         drop(reservation);
-        let err = last_err.unwrap_or_else(|| {
-            ApiError::new(
-                ErrorCode::UpstreamError,
-                "No provider could serve the request",
-            )
-        });
-        state
-            .recorder
-            .record(ctx.failed(targets.last(), attempts, &err));
-        return Err(err);
+        return Err(give_up(&state, &ctx, &targets, attempts, last_err));
     };
 
     let (tx, rx) = mpsc::channel::<Bytes>(64);
