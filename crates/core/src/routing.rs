@@ -67,9 +67,13 @@ mod tests {
     fn orders_cheapest_first_and_respects_enabled() {
         let catalog = Catalog::from_files(crate::catalog::BUNDLED).unwrap();
         let models = vec!["meta-llama/llama-3.3-70b-instruct".to_owned()];
-        let all = candidates(&catalog, &models, &|_| true).unwrap();
-        let tags: Vec<&str> = all.iter().map(|c| c.endpoint.tag.as_str()).collect();
+        let three = ["deepinfra", "groq", "together"];
+        let some = candidates(&catalog, &models, &|p| three.contains(&p.slug.as_str())).unwrap();
+        let tags: Vec<&str> = some.iter().map(|c| c.endpoint.tag.as_str()).collect();
         assert_eq!(tags, ["deepinfra/turbo", "groq", "together/fp8"]);
+        let all = candidates(&catalog, &models, &|_| true).unwrap();
+        let price = |c: &Candidate| c.endpoint.pricing.prompt.picos() + c.endpoint.pricing.completion.picos();
+        assert!(all.windows(2).all(|w| price(&w[0]) <= price(&w[1])));
         let groq_only = candidates(&catalog, &models, &|p| p.slug == "groq").unwrap();
         assert_eq!(groq_only.len(), 1);
         let none = candidates(&catalog, &models, &|_| false).unwrap_err();
