@@ -159,3 +159,43 @@ fn demo_serves_a_chat_offline() {
     assert_eq!(body["model"], "mistralai/mistral-small-3.2-24b-instruct");
     assert!(body["usage"]["cost"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn catalog_commands_and_bad_overrides() {
+    let (ok, text, _) = run(&["catalog", "check"]);
+    assert!(ok && text.starts_with("ok: catalog"), "{text}");
+    let summary = json(&["catalog", "check"]);
+    assert!(summary["models"].as_u64().unwrap() >= 400);
+    assert!(summary["providers"].as_u64().unwrap() >= 60);
+    assert!(summary["endpoints"].as_u64().unwrap() >= 900);
+    let shown = json(&["catalog", "show", "openai/gpt-4o-mini"]);
+    assert_eq!(shown["data"]["id"], "openai/gpt-4o-mini");
+    let providers = json(&["catalog", "list", "--providers"]);
+    assert!(providers
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["slug"] == "groq" && p["protocol"] == "openai"));
+
+    let dir = std::env::temp_dir().join(format!("switchyard-cli-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        ("[[endpoints]]\nmodel = \"openai/gpt-4o-mini\"\nprovider = \"nope\"\nupstream_model = \"x\"\n", "line 1", "[providers.nope]"),
+        ("# private\n\n[[models]]\nid = \"openai/gpt-4o-mini\"\ncontext_length = 8\n", "line 3", "already in the catalog"),
+        ("[[prices]]\nmodel = \"openai/gpt-4o-mini\"\npricing = { prompt = \"-1\" }\n", "line 1", "negative"),
+    ];
+    for (i, (text, line, fix)) in cases.iter().enumerate() {
+        let path = dir.join(format!("bad{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let (ok, _, stderr) = run(&["catalog", "check", "--config", path.to_str().unwrap()]);
+        assert!(!ok, "{text} was accepted");
+        assert!(
+            stderr.contains(line) && stderr.contains(fix),
+            "{stderr} lacks {line} / {fix}"
+        );
+        assert!(
+            stderr.contains(path.to_str().unwrap()),
+            "{stderr} does not name the file"
+        );
+    }
+}
