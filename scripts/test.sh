@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The bundled catalog must be exactly what its script makes from the source data.
+if [ -d ../shared/data ]; then
+  python3 scripts/catalog/build.py --check
+else
+  echo "SKIP catalog drift check: ../shared/data is not beside the repository"
+fi
+
 cargo test --workspace
 cargo build -p switchyard
 

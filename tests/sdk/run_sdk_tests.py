@@ -2,26 +2,42 @@
 
 Usage: python run_sdk_tests.py PATH_TO_SWITCHYARD_BINARY
 
-Starts the simulator and a gateway (fresh SQLite file in a temporary directory, every provider pointed
-at the simulator), creates an account, credits and keys with the CLI, then checks that the `openai`
-and `openrouter` Python SDKs parse every response. Prints `N passed, M failed` and exits non-zero on
-any failure.
+Starts the simulator and a gateway (fresh SQLite file in a temporary directory, every OpenAI-protocol
+provider of the catalog pointed at the simulator), creates an account, credits and keys with the CLI,
+then checks that the `openai` and `openrouter` Python SDKs parse every response, validates every
+model-discovery response against OpenRouter's OpenAPI document (`check_discovery_schemas.py`), and
+runs the Node SDKs (`tests/node/`, installed under `target/node-sdk/`; skipped, loudly, without
+`node`). Prints `N passed, M failed` and exits non-zero on any failure.
 """
 
+import filecmp
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
+import urllib.request
 
 import openai
 from openrouter import OpenRouter
+from openrouter import errors as openrouter_errors
 
 BIN = os.path.abspath(sys.argv[1])
 HERE = os.path.dirname(os.path.abspath(__file__))
-PROVIDERS = ["openai", "deepinfra", "groq", "together", "mistral"]
+REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+CATALOG = os.path.join(REPO, "catalog")
+with open(os.path.join(CATALOG, "providers.json")) as _f:
+    CATALOG_PROVIDERS = json.load(_f)["providers"]
+# Every provider the simulator can stand in for (it speaks OpenAI's protocol), so the whole
+# OpenAI-protocol part of the catalog is enabled; the others stay disabled (no key).
+PROVIDERS = [p["slug"] for p in CATALOG_PROVIDERS if p["protocol"] == "openai"]
+# Real provider keys in the environment would enable providers the simulator cannot serve.
+for _p in CATALOG_PROVIDERS:
+    if _p.get("api_key_env"):
+        os.environ.pop(_p["api_key_env"], None)
 LOGS = tempfile.mkdtemp(prefix="switchyard-sdk-logs-")
 results = {"passed": 0, "failed": 0}
 procs = []
@@ -66,7 +82,7 @@ def main():
     with open(config, "w") as f:
         f.write(f'database = "sqlite://{tmp}/switchyard.db"\n')
         for slug in PROVIDERS:
-            f.write(f'[providers.{slug}]\nbase_url = "{sim}/{slug}/v1"\napi_key = "env:SIM_KEY"\n')
+            f.write(f'[providers."{slug}"]\nbase_url = "{sim}/{slug}/v1"\napi_key = "env:SIM_KEY"\n')
     os.environ["SIM_KEY"] = "sim-secret"
     account = cli("accounts", "create", "--name", "sdk", "--config", config)["id"]
     cli("credits", "grant", "--account", account, "--amount", "5", "--config", config)
@@ -181,9 +197,146 @@ def main():
     check("openrouter: generations.get_generation", openrouter_generation)
     check("openrouter: api_keys.get_current_key_metadata, credits.get_credits", openrouter_key_and_credits)
 
+    discovery_checks(gateway, base, key)
+
     # The CLI sees the same numbers the API reports.
     shown = cli("credits", "show", "--account", account, "--config", config)
     check("cli: credits show matches", lambda: _assert(shown["total_credits"] == 5, shown))
+
+
+def discovery_checks(gateway, base, key):
+    """The model-discovery endpoints: the OpenAPI schema check, then the Python and Node SDKs."""
+    schemas = subprocess.run(
+        [sys.executable, os.path.join(HERE, "check_discovery_schemas.py"), gateway, "--api-key", key,
+         "--catalog", CATALOG, "--enabled-providers", ",".join(PROVIDERS)],
+        capture_output=True, text=True,
+    )
+    print("discovery schema check: " + (schemas.stdout.strip().splitlines() or ["printed nothing"])[-1])
+    check("discovery responses match the OpenAPI schemas and semantics",
+          lambda: _assert(schemas.returncode == 0, "\n" + _failures(schemas.stdout) + schemas.stderr[-4000:]))
+
+    def raw(path):
+        with urllib.request.urlopen(f"{base}{path}") as r:
+            return json.loads(r.read())
+
+    everything = [m["id"] for m in raw("/models?output_modalities=all")["data"]]
+    default = [m["id"] for m in raw("/models")["data"]]
+
+    def split(model_id):
+        author, slug = model_id.split("/", 1)
+        return {"author": author, "slug": slug}
+
+    def openrouter_models_list():
+        with OpenRouter(api_key=key, server_url=base) as c:
+            got, pages = [], 0
+            res = c.models.list(limit=50, offset=0, output_modalities="all")
+            while res is not None:
+                pages += 1
+                _assert(res.result.total_count == len(everything), res.result.total_count)
+                got += [m.id for m in res.result.data]
+                _assert(pages <= len(everything) // 50 + 2, "too many pages")
+                res = res.next()
+            _assert(got == everything, f"{len(got)} paged ids vs {len(everything)}")
+            page = c.models.list(offset=3, limit=4).result
+            _assert([m.id for m in page.data] == default[3:7], [m.id for m in page.data])
+            _assert(page.total_count == len(default), page.total_count)
+            first = c.models.list().result  # the SDK's defaults: offset 0, limit 500
+            _assert([m.id for m in first.data] == default[:500], len(first.data))
+
+    def openrouter_models_get():
+        with OpenRouter(api_key=key, server_url=base) as c:
+            for model_id in everything:
+                m = c.models.get(**split(model_id)).data
+                _assert(m.id == model_id, m.id)
+            try:
+                c.models.get(author="acme", slug="no-such-model")
+                raise AssertionError("unknown model found")
+            except openrouter_errors.NotFoundResponseError as e:
+                _assert(e.data.error.code == 404, e.data)
+
+    def openrouter_models_count():
+        with OpenRouter(api_key=key, server_url=base) as c:
+            _assert(c.models.count().data.count == len(default), "count")
+            _assert(c.models.count(output_modalities="all").data.count == len(everything), "count all")
+
+    def openrouter_endpoints():
+        with OpenRouter(api_key=key, server_url=base) as c:
+            for model_id in everything:
+                d = c.endpoints.list(**split(model_id)).data
+                _assert(d.id == model_id and d.endpoints, (model_id, d.id, len(d.endpoints)))
+            zdr = c.endpoints.list_zdr_endpoints().data
+            _assert(len(zdr) == len(raw("/endpoints/zdr")["data"]), len(zdr))
+
+    def openrouter_providers():
+        with OpenRouter(api_key=key, server_url=base) as c:
+            slugs = [p.slug for p in c.providers.list().data]
+            _assert(slugs == [p["slug"] for p in raw("/providers")["data"]], slugs)
+
+    def openrouter_models_for_user():
+        with OpenRouter(api_key=key, server_url=base) as c:
+            got, res = [], c.models.list_for_user(security={"bearer": key}, limit=100)
+            while res is not None:
+                got += [m.id for m in res.result.data]
+                res = res.next()
+            _assert(got == default, f"{len(got)} ids vs {len(default)}")
+
+    def openai_models_list():
+        oa = openai.OpenAI(base_url=base, api_key=key, max_retries=0)
+        got = [m.id for m in oa.models.list()]
+        _assert(got == default, f"{len(got)} ids vs {len(default)}")
+
+    check("openrouter: models.list, paged (limit 50) and with offset", openrouter_models_list)
+    check(f"openrouter: models.get for all {len(everything)} models, and a 404", openrouter_models_get)
+    check("openrouter: models.count", openrouter_models_count)
+    check(f"openrouter: endpoints.list for all {len(everything)} models, endpoints.list_zdr_endpoints",
+          openrouter_endpoints)
+    check("openrouter: providers.list", openrouter_providers)
+    check("openrouter: models.list_for_user", openrouter_models_for_user)
+    check("openai: models.list iterates the models", openai_models_list)
+    node_checks(gateway, key)
+
+
+def node_checks(gateway, key):
+    """Installs the pinned Node SDKs under target/node-sdk (outside git) and runs discovery.mjs."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        print("!" * 78)
+        print("SKIP node SDK checks: `node` and `npm` are needed (Node 20+); tests/node/ was NOT run")
+        print("!" * 78)
+        return
+    src = os.path.join(REPO, "tests", "node")
+    dest = os.path.join(REPO, "target", "node-sdk")
+    os.makedirs(dest, exist_ok=True)
+    manifests = ["package.json", "package-lock.json"]
+    fresh = all(os.path.exists(os.path.join(dest, f)) and filecmp.cmp(os.path.join(src, f), os.path.join(dest, f),
+                                                                      shallow=False) for f in manifests)
+    if not fresh or not os.path.isdir(os.path.join(dest, "node_modules")):
+        for f in manifests:
+            shutil.copyfile(os.path.join(src, f), os.path.join(dest, f))
+        install = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=dest, capture_output=True, text=True)
+        if install.returncode != 0:
+            for f in manifests:  # so the next run installs again
+                os.remove(os.path.join(dest, f))
+            check("node: npm ci of tests/node", lambda: _assert(False, install.stdout + install.stderr))
+            return
+    shutil.copyfile(os.path.join(src, "discovery.mjs"), os.path.join(dest, "discovery.mjs"))
+    run = subprocess.run([node, "discovery.mjs", gateway, key], cwd=dest, capture_output=True, text=True)
+    print("node SDK check: " + (run.stdout.strip().splitlines() or ["printed nothing"])[-1])
+    check("node: @openrouter/sdk and openai discovery calls",
+          lambda: _assert(run.returncode == 0, "\n" + _failures(run.stdout) + run.stderr[-4000:]))
+
+
+def _failures(output):
+    """The FAIL lines of a checker's output, with their indented details."""
+    keep, out = False, []
+    for line in output.splitlines():
+        if line.startswith(("FAIL", "note:")):
+            keep = True
+        elif not line.startswith(" "):
+            keep = False
+        if keep:
+            out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def _assert(cond, detail):

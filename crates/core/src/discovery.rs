@@ -20,10 +20,7 @@ pub fn model_json(model: &Model) -> Value {
         }
     }
     supported.sort_unstable();
-    let pricing = top.map_or_else(
-        || json!({"prompt": "0", "completion": "0"}),
-        pricing_json,
-    );
+    let pricing = top.map_or_else(|| json!({"prompt": "0", "completion": "0"}), pricing_json);
     let mut obj = Map::new();
     obj.insert("id".into(), json!(model.id));
     obj.insert("canonical_slug".into(), json!(model.canonical_slug));
@@ -67,7 +64,8 @@ fn architecture_json(model: &Model) -> Value {
         "modality": a.modality,
         "input_modalities": a.input_modalities,
         "output_modalities": a.output_modalities,
-        "tokenizer": a.tokenizer,
+        // OpenRouter's schema has a closed list of tokenizers; "Other" is its value for unknown.
+        "tokenizer": a.tokenizer.as_deref().unwrap_or("Other"),
         "instruct_type": a.instruct_type,
     })
 }
@@ -104,7 +102,20 @@ pub fn endpoint_json(model: &Model, endpoint: &Endpoint, provider: &Provider) ->
         "supports_implicit_caching": endpoint.supports_implicit_caching,
         "latency_last_30m": null,
         "throughput_last_30m": null,
+        // Required by the official SDKs though not by the OpenAPI document.
+        "service_tier": null,
+        "native_tools": {},
+        "supports_diarization": false,
+        "supports_tool_choice": tool_choice_support(endpoint),
     })
+}
+
+/// Which `tool_choice` values an endpoint accepts, from its supported parameters.
+fn tool_choice_support(endpoint: &Endpoint) -> Value {
+    let has = |p: &str| endpoint.supported_parameters.iter().any(|s| s == p);
+    let tools = has("tools");
+    let choice = tools && has("tool_choice");
+    json!({"auto": tools, "none": tools, "required": choice, "function": choice})
 }
 
 /// The `data` of `/models/{author}/{slug}/endpoints`.
@@ -187,6 +198,8 @@ pub struct ModelQuery {
     /// Completion price bounds, USD per million tokens.
     pub min_output_price: Option<Price>,
     pub max_output_price: Option<Price>,
+    /// Every parameter but `offset` and `limit`, as given, for `links.next`.
+    pub filters: Vec<(String, String)>,
 }
 
 /// The most models one page may hold.
@@ -221,6 +234,9 @@ impl ModelQuery {
             })
         };
         for (key, value) in pairs {
+            if key != "offset" && key != "limit" {
+                q.filters.push((key.to_owned(), value.to_owned()));
+            }
             match key {
                 "offset" => q.offset = number(key, value)? as usize,
                 "limit" => {
@@ -346,11 +362,11 @@ impl ModelQuery {
         let mut selected: Vec<usize> = (0..models.len())
             .filter(|&i| self.matches(catalog, &models[i]))
             .collect();
+        // OpenRouter sorts by the mean of prompt and completion prices; the sum orders the same.
         let prompt = |i: &usize| {
-            models[*i]
-                .endpoints
-                .first()
-                .map_or(0, |e| e.pricing.prompt.picos())
+            models[*i].endpoints.first().map_or(0, |e| {
+                e.pricing.prompt.picos() as i128 + e.pricing.completion.picos() as i128
+            })
         };
         match self.sort {
             Sort::Default => {}
@@ -371,11 +387,32 @@ pub fn page(path: &str, query: &ModelQuery, items: Vec<Value>) -> Value {
     let start = query.offset.min(total);
     let end = query.limit.map_or(total, |l| (start + l).min(total));
     let next = match query.limit {
-        Some(limit) if end < total => Value::String(format!("{path}?offset={end}&limit={limit}")),
+        Some(limit) if end < total => {
+            let mut link = format!("{path}?offset={end}&limit={limit}");
+            for (key, value) in &query.filters {
+                link.push('&');
+                percent_encode(key, &mut link);
+                link.push('=');
+                percent_encode(value, &mut link);
+            }
+            Value::String(link)
+        }
         _ => Value::Null,
     };
     let data: Vec<Value> = items.into_iter().skip(start).take(end - start).collect();
     json!({"data": data, "links": {"next": next}, "total_count": total})
+}
+
+/// Percent-encodes a query component (RFC 3986 unreserved characters and `,` kept).
+fn percent_encode(text: &str, out: &mut String) {
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b',' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
 }
 
 #[cfg(test)]

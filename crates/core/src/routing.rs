@@ -72,7 +72,9 @@ mod tests {
         let tags: Vec<&str> = some.iter().map(|c| c.endpoint.tag.as_str()).collect();
         assert_eq!(tags, ["deepinfra/turbo", "groq", "together/fp8"]);
         let all = candidates(&catalog, &models, &|_| true).unwrap();
-        let price = |c: &Candidate| c.endpoint.pricing.prompt.picos() + c.endpoint.pricing.completion.picos();
+        let price = |c: &Candidate| {
+            c.endpoint.pricing.prompt.picos() + c.endpoint.pricing.completion.picos()
+        };
         assert!(all.windows(2).all(|w| price(&w[0]) <= price(&w[1])));
         let groq_only = candidates(&catalog, &models, &|p| p.slug == "groq").unwrap();
         assert_eq!(groq_only.len(), 1);

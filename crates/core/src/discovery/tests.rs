@@ -70,6 +70,14 @@ fn model_object_has_openrouters_fields() {
     assert_eq!(e["endpoints"][1]["provider_name"], "Beta");
     assert_eq!(e["endpoints"][1]["pricing"]["discount"], 0.1);
     assert!(e["endpoints"][1]["uptime_last_30m"].is_null());
+    assert_eq!(
+        e["endpoints"][0]["supports_tool_choice"],
+        json!({"auto": true, "none": true, "required": false, "function": false})
+    );
+    assert_eq!(
+        model_json(c.model("y/embed").unwrap())["architecture"]["tokenizer"],
+        "Other"
+    );
     assert_eq!(e["endpoints"][1]["name"], "Beta | x/chat-2-0801");
 }
 
@@ -110,6 +118,13 @@ fn paging_links_and_totals() {
     assert_eq!(page["data"], json!([2, 3]));
     assert_eq!(page["total_count"], 4);
     assert_eq!(page["links"]["next"], "/api/v1/models?offset=3&limit=2");
+    let q =
+        ModelQuery::parse([("limit", "2"), ("q", "a b&c"), ("output_modalities", "all")]).unwrap();
+    let first = super::page("/api/v1/models", &q, vec![json!(1), json!(2), json!(3)]);
+    assert_eq!(
+        first["links"]["next"],
+        "/api/v1/models?offset=2&limit=2&q=a%20b%26c&output_modalities=all"
+    );
     let q = ModelQuery::parse([("limit", "2"), ("offset", "3")]).unwrap();
     assert!(
         super::page("/p", &q, vec![json!(1), json!(2), json!(3), json!(4)])["links"]["next"]
