@@ -36,7 +36,12 @@ pub struct GenerationRecord {
     pub finish_reason: Option<String>,
     pub native_finish_reason: Option<String>,
     pub usage: Usage,
+    /// What the account was charged (for BYOK requests: the BYOK fee).
     pub cost: Money,
+    /// Served with the account's own provider credentials.
+    pub is_byok: bool,
+    /// For BYOK requests, what the generation would have cost at the endpoint's prices.
+    pub byok_usage: Money,
     /// Milliseconds from request to the end of the response.
     pub latency_ms: u64,
     /// Milliseconds from the upstream's first byte to the end.
@@ -65,7 +70,7 @@ impl GenerationRecord {
                     "provider_name": a.provider_name,
                     "status": a.status,
                     "latency": a.latency_ms,
-                    "is_byok": false,
+                    "is_byok": self.is_byok,
                 })
             })
             .collect();
@@ -93,13 +98,13 @@ impl GenerationRecord {
             "service_tier": null,
             "streamed": self.streamed,
             "cancelled": self.cancelled,
-            "is_byok": false,
+            "is_byok": self.is_byok,
             "finish_reason": self.finish_reason,
             "native_finish_reason": self.native_finish_reason,
             "total_cost": cost,
             "usage": cost,
             "cache_discount": null,
-            "upstream_inference_cost": null,
+            "upstream_inference_cost": if self.is_byok { json!(self.byok_usage.as_usd_f64()) } else { Value::Null },
             "latency": self.latency_ms,
             "moderation_latency": null,
             "generation_time": self.generation_time_ms,

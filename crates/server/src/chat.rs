@@ -618,6 +618,8 @@ impl RequestCtx {
             native_finish_reason: outcome.native_finish_reason.clone(),
             usage,
             cost: cost.total,
+            is_byok: false,
+            byok_usage: Money::ZERO,
             latency_ms: self.started.elapsed().as_millis() as u64,
             generation_time_ms: generation_time.as_millis() as u64,
             http_referer: self.http_referer.clone(),

@@ -450,6 +450,8 @@ fn generation_from_row(r: &sqlx::sqlite::SqliteRow) -> GenerationRecord {
             web_searches: n("web_searches"),
         },
         cost: Money::from_nanos(r.get("cost_nanos")),
+        is_byok: false,
+        byok_usage: Money::ZERO,
         latency_ms: n("latency_ms"),
         generation_time_ms: n("generation_time_ms"),
         http_referer: r.get("http_referer"),

@@ -51,6 +51,8 @@ fn record(id: &str, cost: i64) -> GenerationRecord {
             ..Usage::default()
         },
         cost: Money::from_nanos(cost),
+        is_byok: false,
+        byok_usage: Money::ZERO,
         latency_ms: 5,
         generation_time_ms: 4,
         http_referer: Some("https://app".into()),
