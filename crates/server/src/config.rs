@@ -14,7 +14,7 @@ use std::time::Duration;
 use switchyard_core::catalog::{
     Architecture, Catalog, CatalogParts, Endpoint, Model, Pricing, Protocol, Provider,
 };
-use switchyard_core::money::Price;
+use switchyard_core::money::{Money, Price};
 use toml::Spanned;
 
 /// An environment lookup (the real environment, or a map in tests).
@@ -81,6 +81,11 @@ struct RawConfig {
     connect_timeout_ms: Option<u64>,
     first_byte_timeout_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
+    reservation_ttl_s: Option<u64>,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    byok: RawByok,
     #[serde(default)]
     catalog: RawCatalog,
     #[serde(default)]
@@ -91,6 +96,31 @@ struct RawConfig {
     endpoints: Vec<Spanned<RawEndpoint>>,
     #[serde(default)]
     prices: Vec<Spanned<RawPrices>>,
+}
+
+/// `[limits]`: request and token rate limits.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    free_requests_per_minute: Option<u32>,
+    free_requests_per_day: Option<u32>,
+    free_requests_per_day_funded: Option<u32>,
+    /// USD of credits granted after which the funded daily free quota applies.
+    free_funded_threshold: Option<String>,
+    key_requests_per_minute: Option<u32>,
+    key_tokens_per_minute: Option<u64>,
+    account_requests_per_minute: Option<u32>,
+    account_tokens_per_minute: Option<u64>,
+}
+
+/// `[byok]`: accounts' own provider credentials.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawByok {
+    /// 64 hex characters (32 bytes); usually `env:SWITCHYARD_BYOK_KEY`.
+    encryption_key: Option<String>,
+    fee_percent: Option<f64>,
+    free_requests_per_month: Option<u64>,
 }
 
 /// `[catalog]`: where the catalog comes from and catalog-wide changes.
@@ -188,6 +218,46 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Enabled providers by slug.
     pub upstreams: BTreeMap<String, UpstreamConfig>,
+    pub rate_limits: RateLimits,
+    pub byok: ByokConfig,
+    /// How long a reservation may stay held before it is released as abandoned.
+    pub reservation_ttl: Duration,
+}
+
+/// Rate limits; `None` means unlimited.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// Per account, on `:free` models.
+    pub free_requests_per_minute: u32,
+    pub free_requests_per_day: u32,
+    /// The daily free quota once the account has been granted `free_funded_threshold`.
+    pub free_requests_per_day_funded: u32,
+    pub free_funded_threshold: Money,
+    pub key_requests_per_minute: Option<u32>,
+    pub key_tokens_per_minute: Option<u64>,
+    pub account_requests_per_minute: Option<u32>,
+    pub account_tokens_per_minute: Option<u64>,
+}
+
+/// A 256-bit key; `Debug` prints `*****`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncryptionKey(pub [u8; 32]);
+
+impl fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("*****")
+    }
+}
+
+/// BYOK settings.
+#[derive(Debug, Clone)]
+pub struct ByokConfig {
+    /// Key that encrypts stored credentials; BYOK is off without it.
+    pub encryption_key: Option<EncryptionKey>,
+    /// Fee charged on BYOK requests, as a percentage of the endpoint's price.
+    pub fee_percent: f64,
+    /// BYOK requests per account and UTC month that carry no fee.
+    pub free_requests_per_month: u64,
 }
 
 /// Overrides that the command line applies on top of file and environment.
@@ -314,7 +384,41 @@ impl Config {
             );
         }
         let ms = |v: Option<u64>, default: u64| Duration::from_millis(v.unwrap_or(default));
+        let l = &raw.limits;
+        let threshold = l.free_funded_threshold.as_deref().unwrap_or("10");
+        let rate_limits = RateLimits {
+            free_requests_per_minute: l.free_requests_per_minute.unwrap_or(20),
+            free_requests_per_day: l.free_requests_per_day.unwrap_or(50),
+            free_requests_per_day_funded: l.free_requests_per_day_funded.unwrap_or(1000),
+            free_funded_threshold: Money::parse_usd(threshold)
+                .map_err(|e| invalid("limits.free_funded_threshold", e.to_string()))?,
+            key_requests_per_minute: l.key_requests_per_minute,
+            key_tokens_per_minute: l.key_tokens_per_minute,
+            account_requests_per_minute: l.account_requests_per_minute,
+            account_tokens_per_minute: l.account_tokens_per_minute,
+        };
+        let encryption_key = match raw.byok.encryption_key.as_deref() {
+            Some(reference) => {
+                let secret = resolve_secret("byok.encryption_key", reference, env)?;
+                Some(parse_key32(secret.expose()).map(EncryptionKey).ok_or_else(|| {
+                    invalid("byok.encryption_key", "must be 64 hex characters (32 random bytes, e.g. `openssl rand -hex 32`)")
+                })?)
+            }
+            None => None,
+        };
+        let fee_percent = raw.byok.fee_percent.unwrap_or(5.0);
+        if !(0.0..=100.0).contains(&fee_percent) {
+            return Err(invalid("byok.fee_percent", "must be between 0 and 100"));
+        }
+        let byok = ByokConfig {
+            encryption_key,
+            fee_percent,
+            free_requests_per_month: raw.byok.free_requests_per_month.unwrap_or(0),
+        };
         Ok(Config {
+            rate_limits,
+            byok,
+            reservation_ttl: Duration::from_secs(raw.reservation_ttl_s.unwrap_or(900)),
             listen,
             database,
             catalog,
@@ -326,6 +430,19 @@ impl Config {
             upstreams,
         })
     }
+}
+
+/// 32 bytes from 64 hex characters.
+fn parse_key32(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(key)
 }
 
 /// Reads a catalog directory (`providers.json`, `models.json`, `endpoints.json`).
