@@ -84,6 +84,17 @@ pub struct ApiError {
     pub availability: Option<Value>,
     /// Seconds for a `Retry-After` header.
     pub retry_after: Option<u64>,
+    /// `X-RateLimit-*` headers, on this gateway's own rate-limit 429s only.
+    pub rate_limit: Option<RateLimitInfo>,
+}
+
+/// The window a rate-limited request ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitInfo {
+    pub limit: u64,
+    pub remaining: u64,
+    /// When the window resets, unix milliseconds.
+    pub reset_ms: i64,
 }
 
 impl ApiError {
@@ -94,6 +105,7 @@ impl ApiError {
             metadata: None,
             availability: None,
             retry_after: None,
+            rate_limit: None,
         }
     }
 

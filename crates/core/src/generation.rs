@@ -141,6 +141,58 @@ pub fn format_rfc3339_ms(unix_ms: i64) -> String {
     )
 }
 
+/// Parses an ISO 8601 / RFC 3339 timestamp in UTC (`Z` or `+00:00`; other offsets are refused, as
+/// OpenRouter does) to unix milliseconds. A bare date means its midnight.
+pub fn parse_rfc3339_utc_ms(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<i64>().ok()).flatten();
+    let date = text.get(..10)?;
+    let (y, m, d) = (digits(date.get(..4)?)?, digits(date.get(5..7)?)?, digits(date.get(8..10)?)?);
+    if date.as_bytes()[4] != b'-' || date.as_bytes()[7] != b'-' || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let days = days_from_civil(y, m as u32, d as u32);
+    if civil_from_days(days) != (y, m as u32, d as u32) {
+        return None;
+    }
+    let rest = &text[10..];
+    if rest.is_empty() {
+        return Some(days * 86_400_000);
+    }
+    let rest = rest.strip_prefix('T').or_else(|| rest.strip_prefix(' '))?;
+    let time = rest.get(..8)?;
+    let (h, min, sec) = (digits(time.get(..2)?)?, digits(time.get(3..5)?)?, digits(time.get(6..8)?)?);
+    if time.as_bytes()[2] != b':' || time.as_bytes()[5] != b':' || h > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &rest[8..];
+    let mut ms = 0;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let len = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if len == 0 {
+            return None;
+        }
+        let first3 = format!("{:0<3}", &fraction[..len.min(3)]);
+        ms = first3.parse::<i64>().ok()?;
+        rest = &fraction[len..];
+    }
+    if !matches!(rest, "Z" | "z" | "+00:00" | "-00:00" | "+0000") {
+        return None;
+    }
+    Some(days * 86_400_000 + (h * 3600 + min * 60 + sec) * 1000 + ms)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Starts (unix ms) of the current UTC day, week (from Monday) and month: the usage windows.
 pub fn utc_window_starts(now_ms: i64) -> [i64; 3] {
     const DAY_MS: i64 = 86_400_000;
@@ -181,6 +233,19 @@ mod tests {
             format_rfc3339_ms(951_782_400_000),
             "2000-02-29T00:00:00.000+00:00"
         );
+    }
+
+    #[test]
+    fn parses_utc_timestamps_only() {
+        for ms in [0, 1_721_086_399_433, 951_782_400_000, 1_795_361_400_000] {
+            assert_eq!(parse_rfc3339_utc_ms(&format_rfc3339_ms(ms)), Some(ms));
+        }
+        assert_eq!(parse_rfc3339_utc_ms("2027-01-01T00:00:00Z"), Some(1_798_761_600_000));
+        assert_eq!(parse_rfc3339_utc_ms("2027-01-01"), Some(1_798_761_600_000));
+        assert_eq!(parse_rfc3339_utc_ms("2027-01-01T00:00:00.5Z"), Some(1_798_761_600_500));
+        for bad in ["2027-01-01T00:00:00+02:00", "2027-02-30T00:00:00Z", "2027-01-01T25:00:00Z", "tomorrow", "2027-01-01T00:00Z"] {
+            assert_eq!(parse_rfc3339_utc_ms(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! process knows and has not written yet (queued generation records, in-memory balances).
 
 use crate::auth::Need;
-use crate::error::{HttpError, HttpResult};
-use crate::{unix_ms, AppState};
+use crate::error::HttpResult;
+use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
@@ -13,84 +13,53 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use switchyard_core::error::{ApiError, ErrorCode};
-use switchyard_core::generation::{format_rfc3339_ms, utc_window_starts};
+use switchyard_core::generation::utc_window_starts;
 use switchyard_core::money::Money;
 
-fn internal(e: switchyard_store::StoreError) -> HttpError {
-    tracing::error!(error = %e, "store query failed");
-    HttpError(ApiError::new(
-        ErrorCode::Internal,
-        "Database query failed; try again",
-    ))
-}
+use crate::keys::internal;
 
 /// `GET /api/v1/key`: the calling key's limits and usage.
-pub async fn current_key(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-) -> HttpResult<Json<Value>> {
-    let now = unix_ms();
-    let principal = state
-        .keys
-        .authenticate(&state.store, &headers, Need::Any, now)
-        .await?;
+pub async fn current_key(State(state): State<Arc<AppState>>, headers: HeaderMap) -> HttpResult<Json<Value>> {
+    let now = state.now_ms();
+    let principal = state.keys.authenticate(&state.store, &headers, Need::Any, now).await?;
     let key = state
         .store
         .key_by_hash(&principal.key.hash)
         .await
         .map_err(internal)?
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "User not found: no such API key"))?;
-    let [day, week, month] = utc_window_starts(now);
-    let mut windows = [Money::ZERO; 3];
-    for (slot, since) in windows.iter_mut().zip([day, week, month]) {
-        *slot = state
-            .store
-            .key_usage_since(&key.hash, since)
-            .await
-            .map_err(internal)?;
-    }
-    let account = state
-        .store
-        .account(&key.account_id)
-        .await
-        .map_err(internal)?;
-    let purchased = account.map_or(Money::ZERO, |a| a.total_credits);
-    let limit_remaining = key
-        .limit
-        .map(|l| l.saturating_sub(key.usage).max(Money::ZERO).as_usd_f64());
-    let free_limit = if purchased >= Money::from_nanos(10_000_000_000) {
-        1000
+    let mut data = crate::keys::key_json(&state, &key, now).await?;
+    let account = state.store.account(&key.account_id).await.map_err(internal)?;
+    let granted = account.map_or(Money::ZERO, |a| a.total_credits);
+    let free_limit = if granted >= state.limiter_free_threshold() {
+        state.free_daily_funded()
     } else {
-        50
+        state.free_daily()
     };
-    Ok(Json(json!({"data": {
-        "label": key.label,
-        "name": key.name,
-        "limit": key.limit.map(Money::as_usd_f64),
-        "limit_remaining": limit_remaining,
-        "limit_reset": key.limit_reset,
-        "include_byok_in_limit": key.include_byok_in_limit,
-        "usage": key.usage.as_usd_f64(),
-        "usage_daily": windows[0].as_usd_f64(),
-        "usage_weekly": windows[1].as_usd_f64(),
-        "usage_monthly": windows[2].as_usd_f64(),
-        "byok_usage": 0.0,
-        "byok_usage_daily": 0.0,
-        "byok_usage_weekly": 0.0,
-        "byok_usage_monthly": 0.0,
-        "is_free_tier": purchased == Money::ZERO,
-        "is_management_key": key.is_management,
-        "is_provisioning_key": key.is_management,
-        "creator_user_id": null,
-        "expires_at": key.expires_at_ms.map(format_rfc3339_ms),
-        "rate_limit": {"requests": -1, "interval": "10s", "note": "This field is deprecated and safe to ignore."},
-        "allowed_data_regions": ["global"],
-        "budgets": [],
-        "effective_budget": null,
-        "free_model_daily_requests": {"limit": free_limit, "remaining": free_limit, "used": 0},
-        "organization_id": null,
-        "workspace_id": null,
-    }})))
+    let [day, _, _] = utc_window_starts(now);
+    let used = state.store.free_requests_since(&key.account_id, day).await.map_err(internal)?.max(0) as u64;
+    if let Some(obj) = data.as_object_mut() {
+        for k in ["hash", "name", "disabled", "created_at", "updated_at", "last_used_at", "external_user", "allowed_models"] {
+            obj.remove(k);
+        }
+        obj.insert("is_free_tier".into(), json!(granted == Money::ZERO));
+        obj.insert("is_provisioning_key".into(), json!(key.is_management));
+        obj.insert(
+            "rate_limit".into(),
+            json!({"requests": -1, "interval": "10s", "note": "This field is deprecated and safe to ignore."}),
+        );
+        obj.insert("allowed_data_regions".into(), json!(["global"]));
+        obj.insert("budgets".into(), json!([]));
+        obj.insert("effective_budget".into(), Value::Null);
+        obj.insert(
+            "free_model_daily_requests".into(),
+            json!({"limit": free_limit, "remaining": free_limit.saturating_sub(used), "used": used}),
+        );
+        obj.insert("organization_id".into(), Value::Null);
+        obj.insert("workspace_id".into(), Value::Null);
+        obj.insert("allowed_models".into(), json!(key.allowed_models));
+    }
+    Ok(Json(json!({ "data": data })))
 }
 
 /// `GET /api/v1/credits`: the account's granted credits and usage.
@@ -100,7 +69,7 @@ pub async fn credits(
 ) -> HttpResult<Json<Value>> {
     let principal = state
         .keys
-        .authenticate(&state.store, &headers, Need::Any, unix_ms())
+        .authenticate(&state.store, &headers, Need::Any, state.now_ms())
         .await?;
     let account_id = &principal.key.account_id;
     let (credits, usage) = match state.ledger.snapshot(account_id) {
@@ -134,7 +103,7 @@ pub async fn generation(
 ) -> HttpResult<Json<Value>> {
     let principal = state
         .keys
-        .authenticate(&state.store, &headers, Need::Any, unix_ms())
+        .authenticate(&state.store, &headers, Need::Any, state.now_ms())
         .await?;
     let Some(id) = query.id.filter(|id| !id.is_empty()) else {
         return Err(ApiError::invalid("Query parameter `id` is required, e.g. ?id=gen-...").into());

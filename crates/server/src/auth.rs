@@ -83,6 +83,13 @@ impl KeyCache {
         }
     }
 
+    /// Forgets a key so that its next use re-reads it (after an update or delete).
+    pub fn invalidate(&self, hash: &str) {
+        if let Ok(mut map) = self.entries.write() {
+            map.remove(hash);
+        }
+    }
+
     async fn lookup(&self, store: &Store, hash: &str) -> Result<Option<Arc<KeyRow>>, ApiError> {
         let cached = self.entries.read().ok().and_then(|m| m.get(hash).cloned());
         if let Some(entry) = &cached {

@@ -7,8 +7,8 @@
 
 use crate::auth::{Need, Principal};
 use crate::error::HttpError;
-use crate::ledger::Reservation;
-use crate::{unix_ms, AppState};
+use crate::ledger::{Amounts, Reservation};
+use crate::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -77,13 +77,14 @@ async fn handle(
     body: Body,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let now_ms = unix_ms();
+    let now_ms = state.now_ms();
     let principal = state
         .keys
         .authenticate(&state.store, &headers, Need::Inference, now_ms)
         .await?;
     let bytes = read_body(body, state.limits.max_body_bytes).await?;
     let request = ChatRequest::parse(&bytes)?;
+    check_allowed(&state, &principal, &request)?;
     let targets = targets(&state, &request)?;
 
     let worst = targets
@@ -97,9 +98,23 @@ async fn handle(
         })
         .max()
         .unwrap_or(Money::ZERO);
+    let key = &principal.key;
+    let amounts = Amounts {
+        account: worst,
+        key: worst,
+    };
     let reservation = state
         .ledger
-        .reserve(&state.store, &principal.key.account_id, worst)
+        .reserve(&state.store, key, amounts, now_ms)
+        .await?;
+    let free = targets.iter().any(|t| t.model_id.ends_with(":free"));
+    let granted = state
+        .ledger
+        .snapshot(&key.account_id)
+        .map_or(Money::ZERO, |(credits, _)| credits);
+    state
+        .limiter
+        .admit(&state.store, &key.hash, &key.account_id, free, granted, now_ms)
         .await?;
 
     let header = |name: &str| {
@@ -131,6 +146,37 @@ async fn handle(
     let task = tokio::spawn(complete(state, ctx, request, targets, reservation));
     task.await
         .unwrap_or_else(|_| Err(ApiError::new(ErrorCode::Internal, "Request task failed")))
+}
+
+/// Refuses models outside the key's allow-list (compared as requested and as resolved).
+fn check_allowed(state: &AppState, principal: &Principal, request: &ChatRequest) -> Result<(), ApiError> {
+    let Some(allowed) = &principal.key.allowed_models else {
+        return Ok(());
+    };
+    for requested in request.models() {
+        let resolved = routing::resolve_model(&state.catalog, requested).map(|m| m.id.as_str());
+        if !allowed.iter().any(|a| a == requested || Some(a.as_str()) == resolved) {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "This key may not use {requested}; its allowed models are: {}",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl AppState {
+    /// Settles a reservation with the real cost and counts the tokens for rate limits.
+    fn settle(&self, reservation: Reservation, ctx: &RequestCtx, usage: &Usage, cost: &Cost) {
+        let now = self.now_ms();
+        reservation.settle(cost.total, Money::ZERO, now);
+        let key = &ctx.principal.key;
+        self.limiter
+            .record_tokens(&key.hash, &key.account_id, usage.total_tokens(), now);
+    }
 }
 
 /// The client's body, refusing more than `limit` bytes with 413.
@@ -329,7 +375,7 @@ async fn complete(
             .usage
             .unwrap_or_else(|| estimated_usage(&request, generated));
         let cost = pricing::cost(&target.pricing, &usage);
-        reservation.settle(cost.total);
+        state.settle(reservation, &ctx, &usage, &cost);
         let served = Served {
             generation_id: &ctx.generation_id,
             model: &target.model_id,
@@ -528,7 +574,7 @@ async fn relay(
         _ => estimated_usage(&request, translator.generated_bytes()),
     };
     let cost = pricing::cost(&target.pricing, &usage);
-    reservation.settle(cost.total);
+    state.settle(reservation, &ctx, &usage, &cost);
     let generation_time = first_byte.elapsed();
     let (cancelled, error) = match &end {
         End::Complete => {

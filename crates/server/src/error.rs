@@ -29,6 +29,11 @@ impl IntoResponse for HttpError {
         if let Some(seconds) = self.0.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        if let Some(info) = self.0.rate_limit {
+            headers.insert("x-ratelimit-limit", HeaderValue::from(info.limit));
+            headers.insert("x-ratelimit-remaining", HeaderValue::from(info.remaining));
+            headers.insert("x-ratelimit-reset", HeaderValue::from(info.reset_ms));
+        }
         response
     }
 }

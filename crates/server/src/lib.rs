@@ -2,22 +2,30 @@
 //!
 //! - [`config`]: TOML + `SWITCHYARD_*` environment, validated, secrets resolved.
 //! - [`auth`]: bearer keys against a cache of stored hashes.
-//! - [`ledger`]: in-memory reservations and settlements of credits.
+//! - [`ledger`]: in-memory reservations and settlements of credits and key limits.
+//! - [`limits`]: request and token rate limits.
+//! - [`keys`]: the key-management API and the key object.
 //! - [`recorder`]: batched, off-path writing of generation records.
 //! - [`chat`]: the chat-completions dispatch loop and stream relay.
 //! - [`admin`]: `/key`, `/credits`, `/generation`.
+//! - [`byok`]: accounts' own provider credentials, encrypted at rest, and `/byok`.
+//! - [`activity`]: `/activity` and the CSV export of generation records.
 //! - [`discovery`]: `/models`, `/providers` and the other catalog endpoints, pre-rendered.
 //! - [`error`]: core's errors as HTTP responses.
 //!
 //! [`Gateway`] ties them together: build it from a [`config::Config`] and a store, then [`Gateway::serve`].
 
+pub mod activity;
 pub mod admin;
 pub mod auth;
+pub mod byok;
 pub mod chat;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod keys;
 pub mod ledger;
+pub mod limits;
 pub mod recorder;
 
 use axum::extract::DefaultBodyLimit;
@@ -33,7 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::catalog::Catalog;
 use switchyard_core::error::{ApiError, ErrorCode};
-use switchyard_core::keys;
+use switchyard_core::keys as keyfmt;
 use switchyard_core::money::Money;
 use switchyard_core::protocol::translator_available;
 use switchyard_store::{KeyRow, Store, StoreError};
@@ -49,7 +57,6 @@ pub struct Limits {
 }
 
 /// Everything a request handler needs; shared behind an `Arc`.
-#[derive(Debug)]
 pub struct AppState {
     pub store: Store,
     /// The live catalog: only endpoints of enabled providers whose protocol this build speaks.
@@ -61,15 +68,39 @@ pub struct AppState {
     pub client: reqwest::Client,
     pub keys: auth::KeyCache,
     pub ledger: ledger::Ledger,
+    pub limiter: limits::RateLimiter,
     pub recorder: recorder::Recorder,
     pub limits: Limits,
+    /// Accounts' own provider credentials (BYOK), decrypted and cached per account.
+    pub byok: byok::Vault,
+    /// The current time in unix milliseconds; replaceable so tests control reset boundaries.
+    pub clock: Clock,
 }
 
+/// A source of the current time, unix milliseconds.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
 impl AppState {
+    pub fn now_ms(&self) -> i64 {
+        (self.clock)()
+    }
+
+    fn limiter_free_threshold(&self) -> Money {
+        self.limiter.config().free_funded_threshold
+    }
+
+    fn free_daily(&self) -> u64 {
+        self.limiter.config().free_requests_per_day.into()
+    }
+
+    fn free_daily_funded(&self) -> u64 {
+        self.limiter.config().free_requests_per_day_funded.into()
+    }
+
     fn new_generation_id(&self, now_ms: i64) -> String {
         let mut random = [0u8; 20];
         rand::rng().fill_bytes(&mut random);
-        keys::generation_id(now_ms / 1000, &random)
+        keyfmt::generation_id(now_ms / 1000, &random)
     }
 }
 
@@ -81,6 +112,11 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(config: Config, store: Store) -> Result<Gateway, reqwest::Error> {
+        Gateway::with_clock(config, store, Arc::new(unix_ms))
+    }
+
+    /// A gateway whose notion of "now" is `clock` (tests move it across reset boundaries).
+    pub fn with_clock(config: Config, store: Store, clock: Clock) -> Result<Gateway, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
@@ -106,8 +142,11 @@ impl Gateway {
             upstreams: config.upstreams,
             client,
             keys: auth::KeyCache::default(),
-            ledger: ledger::Ledger::default(),
+            ledger: ledger::Ledger::new(config.reservation_ttl),
+            limiter: limits::RateLimiter::new(config.rate_limits.clone()),
             recorder,
+            clock,
+            byok: byok::Vault::new(&config.byok),
             limits: Limits {
                 max_body_bytes: config.max_body_bytes,
                 keepalive: config.keepalive,
@@ -139,6 +178,9 @@ impl Gateway {
                 loop {
                     tick.tick().await;
                     state.ledger.refresh_credits(&state.store).await;
+                    let now = state.now_ms();
+                    state.ledger.sweep(now);
+                    state.limiter.prune(now);
                 }
             })
         };
@@ -162,6 +204,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/auth/key", get(admin::current_key))
         .route("/credits", get(admin::credits))
         .route("/generation", get(admin::generation))
+        .route("/activity", get(activity::activity))
+        .route("/byok", get(byok::list).post(byok::create))
+        .route("/byok/{id}", get(byok::get_one).delete(byok::delete))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{hash}", get(keys::get_one).patch(keys::update).delete(keys::delete))
         .route("/models", get(discovery::models))
         .route("/models/count", get(discovery::count))
         .route("/models/user", get(discovery::user_models))
@@ -210,7 +257,47 @@ pub struct NewKey {
     pub row: KeyRow,
 }
 
-/// Creates and stores a key for `account_id`.
+/// What a new key is to be.
+#[derive(Debug, Clone)]
+pub struct NewKeySpec<'a> {
+    pub account_id: &'a str,
+    pub name: &'a str,
+    pub is_management: bool,
+    pub limit: Option<Money>,
+    pub limit_reset: Option<String>,
+    pub include_byok_in_limit: bool,
+    pub expires_at_ms: Option<i64>,
+    pub allowed_models: Option<Vec<String>>,
+    pub now_ms: i64,
+}
+
+/// Creates and stores a key.
+pub async fn create_key_with(store: &Store, spec: NewKeySpec<'_>) -> Result<NewKey, StoreError> {
+    let mut random = [0u8; 32];
+    rand::rng().fill_bytes(&mut random);
+    let key = keyfmt::format_key(&random);
+    let row = KeyRow {
+        hash: keyfmt::hash_key(&key),
+        account_id: spec.account_id.to_owned(),
+        name: spec.name.to_owned(),
+        label: keyfmt::label(&key),
+        is_management: spec.is_management,
+        disabled: false,
+        limit: spec.limit,
+        limit_reset: spec.limit_reset,
+        include_byok_in_limit: spec.include_byok_in_limit,
+        expires_at_ms: spec.expires_at_ms,
+        created_at_ms: spec.now_ms,
+        updated_at_ms: None,
+        usage: Money::ZERO,
+        allowed_models: spec.allowed_models,
+        last_used_at_ms: None,
+    };
+    store.insert_key(&row).await?;
+    Ok(NewKey { key, row })
+}
+
+/// Creates and stores a plain key for `account_id` (no limit other than `limit`, no expiry).
 pub async fn create_key(
     store: &Store,
     account_id: &str,
@@ -218,33 +305,28 @@ pub async fn create_key(
     is_management: bool,
     limit: Option<Money>,
 ) -> Result<NewKey, StoreError> {
-    let mut random = [0u8; 32];
-    rand::rng().fill_bytes(&mut random);
-    let key = keys::format_key(&random);
-    let row = KeyRow {
-        hash: keys::hash_key(&key),
-        account_id: account_id.to_owned(),
-        name: name.to_owned(),
-        label: keys::label(&key),
-        is_management,
-        disabled: false,
-        limit,
-        limit_reset: None,
-        include_byok_in_limit: false,
-        expires_at_ms: None,
-        created_at_ms: unix_ms(),
-        updated_at_ms: None,
-        usage: Money::ZERO,
-    };
-    store.insert_key(&row).await?;
-    Ok(NewKey { key, row })
+    create_key_with(
+        store,
+        NewKeySpec {
+            account_id,
+            name,
+            is_management,
+            limit,
+            limit_reset: None,
+            include_byok_in_limit: false,
+            expires_at_ms: None,
+            allowed_models: None,
+            now_ms: unix_ms(),
+        },
+    )
+    .await
 }
 
 /// A fresh account id, `acct_<16 hex>`.
 pub fn new_account_id() -> String {
     let mut random = [0u8; 8];
     rand::rng().fill_bytes(&mut random);
-    format!("acct_{}", keys::hex(&random))
+    format!("acct_{}", keyfmt::hex(&random))
 }
 
 /// On an empty database: creates the operator account and its management key (returned once).

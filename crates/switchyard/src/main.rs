@@ -1,8 +1,8 @@
 //! The `switchyard` binary: command-line parsing and the subcommands, nothing else.
 //!
 //! `serve` runs the gateway, `simulate` the provider simulator, `demo` both with every catalog
-//! provider pointed at the simulator; `accounts`, `credits`, `keys` and `migrate` administer the
-//! database directly. Every admin command prints text, or JSON with `--json`.
+//! provider pointed at the simulator; `accounts`, `credits`, `keys`, `byok`, `activity` and
+//! `migrate` administer the database directly. Every admin command prints text, or JSON with `--json`.
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -13,7 +13,9 @@ use switchyard_core::catalog::{Catalog, BUNDLED};
 use switchyard_core::discovery::find_model;
 use switchyard_core::money::{Money, Price};
 use switchyard_core::protocol::translator_available;
+use switchyard_core::generation::format_rfc3339_ms;
 use switchyard_server::config::{Config, Overrides};
+use switchyard_server::{activity, byok};
 use switchyard_server::{bootstrap_operator, create_key, new_account_id, unix_ms, Gateway};
 use switchyard_store::Store;
 use tokio::net::TcpListener;
@@ -74,6 +76,16 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Store, list and remove accounts' own provider keys (BYOK), encrypted with [byok] encryption_key.
+    Byok {
+        #[command(subcommand)]
+        command: ByokCommand,
+    },
+    /// Export usage: one CSV row per generation.
+    Activity {
+        #[command(subcommand)]
+        command: ActivityCommand,
     },
     /// List, show and check the model catalog (with the config's overrides applied).
     Catalog {
@@ -202,6 +214,62 @@ enum KeysCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum ByokCommand {
+    /// Store a provider key for an account (encrypted; shown afterwards only masked).
+    Add {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        account: String,
+        /// Provider slug, e.g. openai (see `switchyard catalog list --providers`).
+        #[arg(long)]
+        provider: String,
+        /// The provider's API key; `-` reads it from standard input (keeps it out of shell history).
+        #[arg(long)]
+        api_key: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List an account's provider keys (masked).
+    List {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        account: String,
+    },
+    /// Remove a provider key.
+    Remove {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        account: String,
+        /// The credential id, as `byok list` shows it.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ActivityCommand {
+    /// Write generation records as CSV (all accounts unless --account), oldest first.
+    Export {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        account: Option<String>,
+        /// First UTC day included, YYYY-MM-DD (default: the beginning).
+        #[arg(long)]
+        since: Option<String>,
+        /// Last UTC day included, YYYY-MM-DD (default: today).
+        #[arg(long)]
+        until: Option<String>,
+        /// File to write (default: standard output).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = tokio::runtime::Builder::new_multi_thread()
@@ -233,6 +301,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Accounts { command } => accounts(command).await,
         Command::Credits { command } => credits(command).await,
         Command::Keys { command } => keys(command).await,
+        Command::Byok { command } => byok(command).await,
+        Command::Activity { command } => activity(command).await,
         Command::Migrate { common } => {
             let (_, store) = open(&common).await?;
             print(
@@ -714,6 +784,146 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
                 ));
             }
             print(common.json, json!(json_list), &text);
+        }
+    }
+    Ok(())
+}
+
+async fn byok(command: ByokCommand) -> anyhow::Result<()> {
+    match command {
+        ByokCommand::Add {
+            common,
+            account,
+            provider,
+            api_key,
+            name,
+        } => {
+            let api_key = if api_key == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    .context("reading the API key from standard input")?;
+                text
+            } else {
+                api_key
+            };
+            let (config, store) = open(&common).await?;
+            let new = byok::NewCredential {
+                account_id: &account,
+                provider: &provider,
+                api_key: &api_key,
+                name: name.as_deref().unwrap_or(""),
+                disabled: false,
+            };
+            let row = byok::add_credential(
+                &store,
+                config.byok.encryption_key.as_ref(),
+                &config.catalog,
+                &new,
+                unix_ms(),
+            )
+            .await?;
+            print(
+                common.json,
+                byok::credential_json(&row, 0),
+                &format!(
+                    "Stored {} key {} ({}) for {}; a running gateway uses it within {} s.",
+                    row.provider,
+                    row.id,
+                    row.label,
+                    row.account_id,
+                    byok::TTL.as_secs()
+                ),
+            );
+        }
+        ByokCommand::List { common, account } => {
+            let (_, store) = open(&common).await?;
+            let rows = store.list_byok(&account).await?;
+            let list = byok::credentials_json(rows.clone());
+            let mut text = format!(
+                "{:<36} {:<20} {:<20} {:<16} {:<8} {}",
+                "ID", "PROVIDER", "NAME", "LABEL", "ENABLED", "CREATED"
+            );
+            for row in &rows {
+                text.push_str(&format!(
+                    "\n{:<36} {:<20} {:<20} {:<16} {:<8} {}",
+                    row.id,
+                    row.provider,
+                    row.name,
+                    row.label,
+                    if row.disabled { "no" } else { "yes" },
+                    &format_rfc3339_ms(row.created_at_ms)[..19]
+                ));
+            }
+            print(common.json, json!(list), &text);
+        }
+        ByokCommand::Remove {
+            common,
+            account,
+            id,
+        } => {
+            let (_, store) = open(&common).await?;
+            if !store.delete_byok(&id, &account).await? {
+                bail!("account {account} has no BYOK credential {id}; see `switchyard byok list --account {account}`");
+            }
+            print(
+                common.json,
+                json!({"deleted": true, "id": id}),
+                &format!("Removed BYOK credential {id} of {account}."),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Midnight UTC of a `--since`/`--until` date.
+fn day_start(flag: &str, text: &str) -> anyhow::Result<i64> {
+    activity::parse_date(text)
+        .with_context(|| format!("{flag} {text}: expected a UTC date as YYYY-MM-DD"))
+}
+
+async fn activity(command: ActivityCommand) -> anyhow::Result<()> {
+    match command {
+        ActivityCommand::Export {
+            common,
+            account,
+            since,
+            until,
+            output,
+        } => {
+            let since_ms = since
+                .as_deref()
+                .map(|d| day_start("--since", d))
+                .transpose()?
+                .unwrap_or(0);
+            let until_ms = match until.as_deref() {
+                Some(d) => day_start("--until", d)? + activity::DAY_MS,
+                None => unix_ms() + 1,
+            };
+            if until_ms <= since_ms {
+                bail!("--until is before --since");
+            }
+            let (_, store) = open(&common).await?;
+            let records = store
+                .generations_between(account.as_deref(), since_ms, until_ms)
+                .await?;
+            match &output {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    let mut out = std::io::BufWriter::new(file);
+                    activity::write_csv(&mut out, &records)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    print(
+                        common.json,
+                        json!({"rows": records.len(), "output": path.display().to_string()}),
+                        &format!("Wrote {} generations to {}.", records.len(), path.display()),
+                    );
+                }
+                None => {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    activity::write_csv(&mut out, &records).context("writing the CSV")?;
+                }
+            }
         }
     }
     Ok(())

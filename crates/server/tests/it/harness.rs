@@ -1,6 +1,8 @@
 //! The test harness: a simulator, a gateway in front of it, a funded account and its keys.
 
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::money::Money;
 use switchyard_server::config::{Config, Overrides};
@@ -22,13 +24,25 @@ pub struct Harness {
 pub struct Options {
     pub credits: &'static str,
     pub max_body_bytes: usize,
+    // --- BYOK (tests/it/byok.rs): `[byok]` with BYOK_TEST_KEY when set.
+    pub byok: bool,
+    /// More TOML appended to the generated config (e.g. `[limits]`).
+    pub extra_config: &'static str,
+    /// A clock the test moves; `None` = the real time.
+    pub clock: Option<Arc<AtomicI64>>,
 }
+
+/// The `[byok] encryption_key` of harnesses started with `byok: true`.
+pub const BYOK_TEST_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 impl Default for Options {
     fn default() -> Options {
         Options {
             credits: "10",
             max_body_bytes: 64 * 1024,
+            byok: false,
+            extra_config: "",
+            clock: None,
         }
     }
 }
@@ -62,9 +76,16 @@ impl Harness {
             "database = \"{db}\"\nkeepalive_ms = 100\nfirst_byte_timeout_ms = 2000\nidle_timeout_ms = 2000\nmax_body_bytes = {}\n",
             options.max_body_bytes
         );
+        text.push_str(options.extra_config);
+        text.push('\n');
         for slug in ["openai", "deepinfra", "groq", "together", "mistral"] {
             text.push_str(&format!(
                 "[providers.{slug}]\nbase_url = \"http://{sim_addr}/{slug}/v1\"\napi_key = \"sim-key\"\n"
+            ));
+        }
+        if options.byok {
+            text.push_str(&format!(
+                "[byok]\nencryption_key = \"{BYOK_TEST_KEY}\"\nfee_percent = 5\n"
             ));
         }
         let env = |_: &str| None;
@@ -93,7 +114,13 @@ impl Harness {
 
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gateway = format!("http://{}", listener.local_addr().unwrap());
-        let gw = Gateway::new(config, store.clone()).unwrap();
+        let gw = match options.clock.clone() {
+            Some(clock) => {
+                let clock: switchyard_server::Clock = Arc::new(move || clock.load(Ordering::SeqCst));
+                Gateway::with_clock(config, store.clone(), clock).unwrap()
+            }
+            None => Gateway::new(config, store.clone()).unwrap(),
+        };
         let mut gw_stop = stop.subscribe();
         tokio::spawn(gw.serve(listener, async move {
             let _ = gw_stop.recv().await;
@@ -209,6 +236,14 @@ impl Harness {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         last
+    }
+}
+
+impl Harness {
+    /// A key's charged usage (nano-dollars) in the database, once the writer has caught up.
+    pub async fn stored_key_usage(&self, hash: &str) -> i64 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.store.key_by_hash(hash).await.unwrap().unwrap().usage.nanos()
     }
 }
 

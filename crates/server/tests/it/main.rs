@@ -1,8 +1,11 @@
 //! Integration tests of the gateway: the simulator and the gateway run in-process on port 0, and
 //! every test talks HTTP to them like a client would.
 
+mod activity;
+mod byok;
 mod chat;
 mod discovery;
 mod errors;
 mod harness;
+mod keys;
 mod stream;
