@@ -72,9 +72,21 @@ fn byok_add_list_remove() {
     let id = account["id"].as_str().unwrap();
 
     // Without an encryption key, adding says what to configure.
-    let add = ["byok", "add", "--account", id, "--provider", "openai", "--database", &db];
+    let add = [
+        "byok",
+        "add",
+        "--account",
+        id,
+        "--provider",
+        "openai",
+        "--database",
+        &db,
+    ];
     let (ok, _, stderr) = run(&[&add[..], &["--api-key", SECRET]].concat());
-    assert!(!ok && stderr.contains("set [byok] encryption_key"), "{stderr}");
+    assert!(
+        !ok && stderr.contains("set [byok] encryption_key"),
+        "{stderr}"
+    );
     assert!(!stderr.contains(SECRET));
 
     let with_config = [&add[..], &["--config", config]].concat();
@@ -83,12 +95,47 @@ fn byok_add_list_remove() {
     assert_eq!(created["label"], "sk-...WXYZ");
     assert!(!created.to_string().contains(SECRET));
     // `-` reads the key from standard input; the text output does not print it either.
-    let (ok, stdout, stderr) = run_with(&[&with_config[..], &["--api-key", "-"]].concat(), Some("gsk_from_stdin_000000001234\n"));
+    let (ok, stdout, stderr) = run_with(
+        &[&with_config[..], &["--api-key", "-"]].concat(),
+        Some("gsk_from_stdin_000000001234\n"),
+    );
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("...1234") && !stdout.contains("gsk_from_stdin"), "{stdout}");
-    let (ok, _, stderr) = run(&["byok", "add", "--account", id, "--provider", "nope", "--api-key", SECRET, "--database", &db, "--config", config]);
-    assert!(!ok && stderr.contains("unknown provider `nope`"), "{stderr}");
-    let (ok, _, stderr) = run(&["byok", "add", "--account", "acct_nope", "--provider", "openai", "--api-key", SECRET, "--database", &db, "--config", config]);
+    assert!(
+        stdout.contains("...1234") && !stdout.contains("gsk_from_stdin"),
+        "{stdout}"
+    );
+    let (ok, _, stderr) = run(&[
+        "byok",
+        "add",
+        "--account",
+        id,
+        "--provider",
+        "nope",
+        "--api-key",
+        SECRET,
+        "--database",
+        &db,
+        "--config",
+        config,
+    ]);
+    assert!(
+        !ok && stderr.contains("unknown provider `nope`"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = run(&[
+        "byok",
+        "add",
+        "--account",
+        "acct_nope",
+        "--provider",
+        "openai",
+        "--api-key",
+        SECRET,
+        "--database",
+        &db,
+        "--config",
+        config,
+    ]);
     assert!(!ok && stderr.contains("does not exist"), "{stderr}");
 
     let listed = json(&["byok", "list", "--account", id, "--database", &db]);
@@ -98,17 +145,49 @@ fn byok_add_list_remove() {
     assert_eq!(listed[1]["sort_order"], 1);
     assert!(!Value::from(listed.clone()).to_string().contains(SECRET));
     let (ok, text, _) = run(&["byok", "list", "--account", id, "--database", &db]);
-    assert!(ok && text.contains("PROVIDER") && text.contains("sk-...WXYZ") && !text.contains(SECRET), "{text}");
+    assert!(
+        ok && text.contains("PROVIDER") && text.contains("sk-...WXYZ") && !text.contains(SECRET),
+        "{text}"
+    );
 
     let credential = created["id"].as_str().unwrap();
-    let removed = json(&["byok", "remove", "--account", id, "--id", credential, "--database", &db]);
+    let removed = json(&[
+        "byok",
+        "remove",
+        "--account",
+        id,
+        "--id",
+        credential,
+        "--database",
+        &db,
+    ]);
     assert_eq!(removed["deleted"], true);
-    let (ok, _, stderr) = run(&["byok", "remove", "--account", id, "--id", credential, "--database", &db]);
+    let (ok, _, stderr) = run(&[
+        "byok",
+        "remove",
+        "--account",
+        id,
+        "--id",
+        credential,
+        "--database",
+        &db,
+    ]);
     assert!(!ok && stderr.contains("has no BYOK credential"), "{stderr}");
-    assert_eq!(json(&["byok", "list", "--account", id, "--database", &db]).as_array().unwrap().len(), 1);
+    assert_eq!(
+        json(&["byok", "list", "--account", id, "--database", &db])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
-fn record(id: &str, account: &str, created_at_ms: i64, app_title: Option<&str>) -> GenerationRecord {
+fn record(
+    id: &str,
+    account: &str,
+    created_at_ms: i64,
+    app_title: Option<&str>,
+) -> GenerationRecord {
     GenerationRecord {
         id: id.into(),
         account_id: account.into(),
@@ -161,7 +240,12 @@ fn activity_export_writes_csv() {
         store.create_account("acct_b", "b", 0).await.unwrap();
         store
             .write_batch(&[
-                record("gen-1", "acct_a", now - 2 * DAY_MS, Some("Quote \"me\", please")),
+                record(
+                    "gen-1",
+                    "acct_a",
+                    now - 2 * DAY_MS,
+                    Some("Quote \"me\", please"),
+                ),
                 record("gen-2", "acct_a", now, None),
                 record("gen-3", "acct_b", now, Some("b")),
             ])
@@ -171,7 +255,14 @@ fn activity_export_writes_csv() {
 
     let output = temp_path("export.csv");
     let output_arg = output.to_str().unwrap();
-    let summary = json(&["activity", "export", "--database", &db, "--output", output_arg]);
+    let summary = json(&[
+        "activity",
+        "export",
+        "--database",
+        &db,
+        "--output",
+        output_arg,
+    ]);
     assert_eq!(summary["rows"], 3);
     let text = std::fs::read_to_string(&output).unwrap();
     let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
@@ -190,23 +281,76 @@ fn activity_export_writes_csv() {
     );
 
     // Filters: one account; a day range; CSV on standard output without --output.
-    let (ok, stdout, stderr) = run(&["activity", "export", "--database", &db, "--account", "acct_a"]);
+    let (ok, stdout, stderr) = run(&[
+        "activity",
+        "export",
+        "--database",
+        &db,
+        "--account",
+        "acct_a",
+    ]);
     assert!(ok, "{stderr}");
     assert_eq!(stdout.lines().count(), 3, "{stdout}");
     assert!(!stdout.contains("acct_b"));
     let today = &format_rfc3339_ms(now)[..10];
-    let (ok, stdout, _) = run(&["activity", "export", "--database", &db, "--since", today, "--until", today]);
+    let (ok, stdout, _) = run(&[
+        "activity",
+        "export",
+        "--database",
+        &db,
+        "--since",
+        today,
+        "--until",
+        today,
+    ]);
     assert!(ok);
-    let ids: Vec<&str> = stdout.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    let ids: Vec<&str> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
     assert_eq!(ids, ["gen-2", "gen-3"]);
     let two_days_ago = &format_rfc3339_ms(now - 2 * DAY_MS)[..10];
-    let (ok, stdout, _) = run(&["activity", "export", "--database", &db, "--until", two_days_ago]);
-    assert!(ok && stdout.lines().count() == 2 && stdout.contains("gen-1"), "{stdout}");
-    let (ok, text, _) = run(&["activity", "export", "--database", &db, "--output", output_arg]);
+    let (ok, stdout, _) = run(&[
+        "activity",
+        "export",
+        "--database",
+        &db,
+        "--until",
+        two_days_ago,
+    ]);
+    assert!(
+        ok && stdout.lines().count() == 2 && stdout.contains("gen-1"),
+        "{stdout}"
+    );
+    let (ok, text, _) = run(&[
+        "activity",
+        "export",
+        "--database",
+        &db,
+        "--output",
+        output_arg,
+    ]);
     assert!(ok && text.contains("Wrote 3 generations"), "{text}");
 
-    let (ok, _, stderr) = run(&["activity", "export", "--database", &db, "--since", "2026-13-01"]);
+    let (ok, _, stderr) = run(&[
+        "activity",
+        "export",
+        "--database",
+        &db,
+        "--since",
+        "2026-13-01",
+    ]);
     assert!(!ok && stderr.contains("YYYY-MM-DD"), "{stderr}");
-    let (ok, _, stderr) = run(&["activity", "export", "--database", &db, "--since", today, "--until", two_days_ago]);
+    let (ok, _, stderr) = run(&[
+        "activity",
+        "export",
+        "--database",
+        &db,
+        "--since",
+        today,
+        "--until",
+        two_days_ago,
+    ]);
     assert!(!ok && stderr.contains("before --since"), "{stderr}");
 }

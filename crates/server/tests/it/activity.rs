@@ -54,16 +54,29 @@ async fn activity_aggregates_todays_requests_per_model_and_provider() {
     let rows = activity(&h, &format!("?date={today}"), 3).await;
     assert_eq!(rows.len(), 2, "{rows:?}");
 
-    let catalog = switchyard_core::catalog::Catalog::from_files(switchyard_core::catalog::BUNDLED).unwrap();
+    let catalog =
+        switchyard_core::catalog::Catalog::from_files(switchyard_core::catalog::BUNDLED).unwrap();
     for row in &rows {
         // Every field OpenRouter's SDKs require, with the right types.
-        for field in ["date", "model", "model_permaslug", "endpoint_id", "provider_name"] {
+        for field in [
+            "date",
+            "model",
+            "model_permaslug",
+            "endpoint_id",
+            "provider_name",
+        ] {
             assert!(row[field].is_string(), "{field} in {row}");
         }
         for field in ["usage", "byok_usage_inference"] {
             assert!(row[field].is_number(), "{field} in {row}");
         }
-        for field in ["requests", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens"] {
+        for field in [
+            "requests",
+            "prompt_tokens",
+            "completion_tokens",
+            "reasoning_tokens",
+            "cached_tokens",
+        ] {
             assert!(row[field].is_u64(), "{field} in {row}");
         }
         assert_eq!(row["date"], today);
@@ -77,25 +90,46 @@ async fn activity_aggregates_todays_requests_per_model_and_provider() {
             .iter()
             .filter(|r| r["model"] == model && r["provider_name"] == row["provider_name"])
             .collect();
-        assert_eq!(row["requests"].as_u64().unwrap(), mine.len() as u64, "{row}");
+        assert_eq!(
+            row["requests"].as_u64().unwrap(),
+            mine.len() as u64,
+            "{row}"
+        );
         let sum = |field: &str| mine.iter().map(|r| r[field].as_u64().unwrap()).sum::<u64>();
         assert_eq!(row["prompt_tokens"].as_u64().unwrap(), sum("tokens_prompt"));
-        assert_eq!(row["completion_tokens"].as_u64().unwrap(), sum("tokens_completion"));
-        assert_eq!(row["cached_tokens"].as_u64().unwrap(), sum("native_tokens_cached"));
+        assert_eq!(
+            row["completion_tokens"].as_u64().unwrap(),
+            sum("tokens_completion")
+        );
+        assert_eq!(
+            row["cached_tokens"].as_u64().unwrap(),
+            sum("native_tokens_cached")
+        );
         let cost: i64 = mine.iter().map(|r| usd_nanos(&r["total_cost"])).sum();
         assert_eq!(usd_nanos(&row["usage"]), cost);
     }
-    let gpt = rows.iter().find(|r| r["model"] == "openai/gpt-4o-mini").unwrap();
+    let gpt = rows
+        .iter()
+        .find(|r| r["model"] == "openai/gpt-4o-mini")
+        .unwrap();
     assert_eq!(gpt["requests"], 2);
     assert_eq!(gpt["provider_name"], "OpenAI");
     assert_eq!(gpt["endpoint_id"], "openai");
 
     // Filtered by key: the inference key has them all, the management key none.
-    let rows = activity(&h, &format!("?date={today}&api_key_hash={}", hash_key(&h.key)), 3).await;
+    let rows = activity(
+        &h,
+        &format!("?date={today}&api_key_hash={}", hash_key(&h.key)),
+        3,
+    )
+    .await;
     assert_eq!(rows.len(), 2);
     let (status, body) = h
         .get(
-            &format!("/api/v1/activity?date={today}&api_key_hash={}", hash_key(&h.management_key)),
+            &format!(
+                "/api/v1/activity?date={today}&api_key_hash={}",
+                hash_key(&h.management_key)
+            ),
             &h.management_key,
         )
         .await;
@@ -130,7 +164,10 @@ async fn activity_validates_its_query_and_needs_a_management_key() {
     assert_eq!(status, 403, "{body}");
     let thirty_days_ago = &format_rfc3339_ms(now - 30 * day)[..10];
     let (status, body) = h
-        .get(&format!("/api/v1/activity?date={thirty_days_ago}"), &h.management_key)
+        .get(
+            &format!("/api/v1/activity?date={thirty_days_ago}"),
+            &h.management_key,
+        )
         .await;
     assert_eq!((status, body), (200, json!({"data": []})));
 }

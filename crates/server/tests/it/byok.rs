@@ -18,7 +18,13 @@ async fn byok_harness() -> Harness {
     .await
 }
 
-async fn send(h: &Harness, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, String) {
+async fn send(
+    h: &Harness,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, String) {
     let mut request = match method {
         "POST" => h.http.post(h.url(path)),
         "DELETE" => h.http.delete(h.url(path)),
@@ -52,7 +58,11 @@ async fn credentials_crud_for_management_keys_only() {
 
     // Inference keys and no key at all are refused on every verb.
     let body = json!({"provider": "openai", "key": SECRET});
-    for (method, path) in [("GET", "/api/v1/byok"), ("POST", "/api/v1/byok"), ("DELETE", "/api/v1/byok/x")] {
+    for (method, path) in [
+        ("GET", "/api/v1/byok"),
+        ("POST", "/api/v1/byok"),
+        ("DELETE", "/api/v1/byok/x"),
+    ] {
         let (status, text) = send(&h, method, path, &h.key, Some(body.clone())).await;
         assert_eq!(status, 403, "{method} {path}: {text}");
         assert!(text.contains("management key"), "{text}");
@@ -61,7 +71,10 @@ async fn credentials_crud_for_management_keys_only() {
     assert_eq!(response.status(), 401);
 
     let (status, text) = send(&h, "GET", "/api/v1/byok", &m, None).await;
-    assert_eq!((status, parse(&text)), (200, json!({"data": [], "total_count": 0})));
+    assert_eq!(
+        (status, parse(&text)),
+        (200, json!({"data": [], "total_count": 0}))
+    );
 
     // Create with OpenRouter's field name `key`, and with `api_key`.
     let (status, text) = send(
@@ -73,7 +86,10 @@ async fn credentials_crud_for_management_keys_only() {
     )
     .await;
     assert_eq!(status, 201, "{text}");
-    assert!(!text.contains(SECRET) && !text.contains("0123456789abcdef"), "{text}");
+    assert!(
+        !text.contains(SECRET) && !text.contains("0123456789abcdef"),
+        "{text}"
+    );
     let created = parse(&text)["data"].clone();
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(id.len(), 36);
@@ -83,7 +99,12 @@ async fn credentials_crud_for_management_keys_only() {
     assert_eq!(created["disabled"], false);
     assert_eq!(created["sort_order"], 0);
     assert!(created["created_at"].as_str().unwrap().ends_with("+00:00"));
-    for field in ["allowed_models", "allowed_api_key_hashes", "allowed_user_ids", "workspace_id"] {
+    for field in [
+        "allowed_models",
+        "allowed_api_key_hashes",
+        "allowed_user_ids",
+        "workspace_id",
+    ] {
         assert!(created[field].is_null(), "{field}");
     }
     let (status, text) = send(
@@ -101,7 +122,10 @@ async fn credentials_crud_for_management_keys_only() {
 
     // Bad requests say what to fix.
     for (body, message) in [
-        (json!({"provider": "nope", "key": SECRET}), "unknown provider `nope`"),
+        (
+            json!({"provider": "nope", "key": SECRET}),
+            "unknown provider `nope`",
+        ),
         (json!({"key": SECRET}), "`provider` is required"),
         (json!({"provider": "openai"}), "`key`"),
         (json!({"provider": "openai", "key": "  "}), "empty"),
@@ -116,7 +140,10 @@ async fn credentials_crud_for_management_keys_only() {
     // Listing and fetching never show the secrets.
     let (status, text) = send(&h, "GET", "/api/v1/byok", &m, None).await;
     assert_eq!(status, 200);
-    assert!(!text.contains(SECRET) && !text.contains(OTHER_SECRET), "{text}");
+    assert!(
+        !text.contains(SECRET) && !text.contains(OTHER_SECRET),
+        "{text}"
+    );
     let list = parse(&text);
     assert_eq!(list["total_count"], 2);
     assert_eq!(list["data"][0]["id"], id.as_str());
@@ -142,7 +169,10 @@ async fn credentials_crud_for_management_keys_only() {
     assert!(byok::decrypt(&key, &h.account, "groq", &row.ciphertext).is_err());
 
     // Another account's credential is invisible and cannot be deleted from here.
-    h.store.create_account("acct_other", "other", 0).await.unwrap();
+    h.store
+        .create_account("acct_other", "other", 0)
+        .await
+        .unwrap();
     let foreign = ByokRow {
         id: byok::new_id(),
         account_id: "acct_other".into(),
@@ -167,7 +197,12 @@ async fn credentials_crud_for_management_keys_only() {
     assert_eq!(status, 404, "{text}");
     assert_eq!(parse(&text)["error"]["code"], 404);
     assert_eq!(send(&h, "GET", &path, &m, None).await.0, 404);
-    assert_eq!(send(&h, "DELETE", "/api/v1/byok/no-such-id", &m, None).await.0, 404);
+    assert_eq!(
+        send(&h, "DELETE", "/api/v1/byok/no-such-id", &m, None)
+            .await
+            .0,
+        404
+    );
     let (_, text) = send(&h, "GET", "/v1/byok", &m, None).await;
     assert_eq!(parse(&text)["total_count"], 1);
 }
@@ -187,5 +222,8 @@ async fn creating_without_an_encryption_key_says_how_to_configure_it() {
     assert!(text.contains("set [byok] encryption_key"), "{text}");
     assert!(!text.contains(SECRET));
     let (status, text) = send(&h, "GET", "/api/v1/byok", &h.management_key, None).await;
-    assert_eq!((status, parse(&text)["total_count"].clone()), (200, json!(0)));
+    assert_eq!(
+        (status, parse(&text)["total_count"].clone()),
+        (200, json!(0))
+    );
 }

@@ -18,6 +18,8 @@ pub struct Harness {
     pub account: String,
     pub store: Store,
     pub http: reqwest::Client,
+    /// The gateway's shared state, for assertions on in-memory accounting.
+    pub state: Arc<switchyard_server::AppState>,
     _stop: tokio::sync::broadcast::Sender<()>,
 }
 
@@ -116,11 +118,13 @@ impl Harness {
         let gateway = format!("http://{}", listener.local_addr().unwrap());
         let gw = match options.clock.clone() {
             Some(clock) => {
-                let clock: switchyard_server::Clock = Arc::new(move || clock.load(Ordering::SeqCst));
+                let clock: switchyard_server::Clock =
+                    Arc::new(move || clock.load(Ordering::SeqCst));
                 Gateway::with_clock(config, store.clone(), clock).unwrap()
             }
             None => Gateway::new(config, store.clone()).unwrap(),
         };
+        let state = gw.state().clone();
         let mut gw_stop = stop.subscribe();
         tokio::spawn(gw.serve(listener, async move {
             let _ = gw_stop.recv().await;
@@ -133,6 +137,7 @@ impl Harness {
             account,
             store,
             http: reqwest::Client::new(),
+            state,
             _stop: stop,
         }
     }
@@ -243,7 +248,13 @@ impl Harness {
     /// A key's charged usage (nano-dollars) in the database, once the writer has caught up.
     pub async fn stored_key_usage(&self, hash: &str) -> i64 {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        self.store.key_by_hash(hash).await.unwrap().unwrap().usage.nanos()
+        self.store
+            .key_by_hash(hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .usage
+            .nanos()
     }
 }
 

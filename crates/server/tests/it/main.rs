@@ -4,6 +4,7 @@
 mod activity;
 mod byok;
 mod chat;
+mod concurrency;
 mod discovery;
 mod errors;
 mod harness;
