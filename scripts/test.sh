@@ -11,6 +11,20 @@ else
   echo "SKIP catalog drift check: ../shared/data is not beside the repository"
 fi
 
+# --- PostgreSQL for the store tests (crates/store run every test on SQLite and on PostgreSQL) ---
+# A throwaway server on a free loopback port, in a temporary directory, stopped on exit. It must
+# start: CI tests PostgreSQL (.ci/run installs it). An already set SWITCHYARD_TEST_POSTGRES_URL
+# (an admin URL of a server of your own) is used as it is.
+if [ -z "${SWITCHYARD_TEST_POSTGRES_URL:-}" ]; then
+  pg_dir=$(mktemp -d /tmp/switchyard-pg.XXXXXX)
+  pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  trap 'bash scripts/pg-test-server.sh stop "$pg_dir" "$pg_port" || true' EXIT
+  SWITCHYARD_TEST_POSTGRES_URL=$(bash scripts/pg-test-server.sh start "$pg_dir" "$pg_port")
+  export SWITCHYARD_TEST_POSTGRES_URL
+fi
+echo "store tests on PostgreSQL at $SWITCHYARD_TEST_POSTGRES_URL"
+# --- end PostgreSQL ---
+
 cargo test --workspace
 cargo build -p switchyard
 

@@ -197,14 +197,44 @@ def main():
     check("openrouter: generations.get_generation", openrouter_generation)
     check("openrouter: api_keys.get_current_key_metadata, credits.get_credits", openrouter_key_and_credits)
 
-    discovery_checks(gateway, base, key)
+    def openrouter_key_lifecycle():
+        with OpenRouter(api_key=admin, server_url=base) as c:
+            created = c.api_keys.create(name="sdk-lifecycle", limit=0.5, limit_reset="daily", include_byok_in_limit=False)
+            new_key, h = created.key, created.data.hash
+            _assert(new_key.startswith("sk-or-v1-") and created.data.limit == 0.5, created)
+            _assert(created.data.limit_reset == "daily" and not created.data.disabled, created.data)
+            listed = c.api_keys.list(include_disabled=True).data
+            _assert(any(k.hash == h for k in listed), "created key is listed")
+            _assert(c.api_keys.get(hash=h).data.name == "sdk-lifecycle", "get by hash")
+            with OpenRouter(api_key=new_key, server_url=base) as mine:
+                meta = mine.api_keys.get_current_key_metadata().data
+                _assert(meta.limit == 0.5 and meta.limit_remaining == 0.5, meta)
+                r = mine.chat.send(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
+                _assert(r.usage.cost > 0, r.usage)
+            updated = c.api_keys.update(hash=h, limit=1.25, disabled=True, name="sdk-renamed").data
+            _assert(updated.limit == 1.25 and updated.disabled and updated.name == "sdk-renamed", updated)
+            _assert(not any(k.hash == h for k in c.api_keys.list().data), "disabled keys are hidden by default")
+            _assert(c.api_keys.delete(hash=h).DELETED, "deleted")
+            try:
+                c.api_keys.get(hash=h)
+                raise AssertionError("deleted key still found")
+            except AssertionError:
+                raise
+            except Exception as e:  # noqa: BLE001 - the SDK raises its 404 error type
+                _assert("404" in str(e) or "not found" in str(e).lower(), e)
+            credits = c.credits.get_credits().data
+            _assert(credits.total_usage > 0, credits)
+
+    check("openrouter: api_keys create, list, get, update, delete; credits", openrouter_key_lifecycle)
+
+    discovery_checks(gateway, base, key, admin)
 
     # The CLI sees the same numbers the API reports.
     shown = cli("credits", "show", "--account", account, "--config", config)
     check("cli: credits show matches", lambda: _assert(shown["total_credits"] == 5, shown))
 
 
-def discovery_checks(gateway, base, key):
+def discovery_checks(gateway, base, key, admin):
     """The model-discovery endpoints: the OpenAPI schema check, then the Python and Node SDKs."""
     schemas = subprocess.run(
         [sys.executable, os.path.join(HERE, "check_discovery_schemas.py"), gateway, "--api-key", key,
@@ -293,10 +323,10 @@ def discovery_checks(gateway, base, key):
     check("openrouter: providers.list", openrouter_providers)
     check("openrouter: models.list_for_user", openrouter_models_for_user)
     check("openai: models.list iterates the models", openai_models_list)
-    node_checks(gateway, key)
+    node_checks(gateway, key, admin)
 
 
-def node_checks(gateway, key):
+def node_checks(gateway, key, admin):
     """Installs the pinned Node SDKs under target/node-sdk (outside git) and runs discovery.mjs."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
@@ -319,11 +349,12 @@ def node_checks(gateway, key):
                 os.remove(os.path.join(dest, f))
             check("node: npm ci of tests/node", lambda: _assert(False, install.stdout + install.stderr))
             return
-    shutil.copyfile(os.path.join(src, "discovery.mjs"), os.path.join(dest, "discovery.mjs"))
-    run = subprocess.run([node, "discovery.mjs", gateway, key], cwd=dest, capture_output=True, text=True)
-    print("node SDK check: " + (run.stdout.strip().splitlines() or ["printed nothing"])[-1])
-    check("node: @openrouter/sdk and openai discovery calls",
-          lambda: _assert(run.returncode == 0, "\n" + _failures(run.stdout) + run.stderr[-4000:]))
+    for script, secret, what in [("discovery.mjs", key, "discovery calls"), ("keys.mjs", admin, "key lifecycle and credits")]:
+        shutil.copyfile(os.path.join(src, script), os.path.join(dest, script))
+        run = subprocess.run([node, script, gateway, secret], cwd=dest, capture_output=True, text=True)
+        print(f"node SDK check ({script}): " + (run.stdout.strip().splitlines() or ["printed nothing"])[-1])
+        check(f"node: @openrouter/sdk {what}",
+              lambda run=run: _assert(run.returncode == 0, "\n" + _failures(run.stdout) + run.stderr[-4000:]))
 
 
 def _failures(output):

@@ -80,8 +80,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: Cow<'static, str>,
     pub metadata: Option<Map<String, Value>>,
-    /// `error.availability` for model-availability failures.
-    pub availability: Option<Value>,
+    /// `error.availability` for model-availability failures (boxed: rare, and it keeps `Result` small).
+    pub availability: Option<Box<Value>>,
     /// Seconds for a `Retry-After` header.
     pub retry_after: Option<u64>,
     /// `X-RateLimit-*` headers, on this gateway's own rate-limit 429s only.
@@ -119,7 +119,7 @@ impl ApiError {
             ErrorCode::ModelNotFound,
             format!("{model} is not a valid model ID"),
         );
-        err.availability = Some(availability("model_not_found", false, model));
+        err.availability = Some(Box::new(availability("model_not_found", false, model)));
         err
     }
 
@@ -129,7 +129,7 @@ impl ApiError {
             ErrorCode::NoEndpoints,
             format!("No endpoints found for {model}: no provider serving it is enabled"),
         );
-        err.availability = Some(availability("no_endpoints", false, model));
+        err.availability = Some(Box::new(availability("no_endpoints", false, model)));
         err
     }
 
@@ -149,7 +149,7 @@ impl ApiError {
             error.insert("metadata".into(), Value::Object(metadata.clone()));
         }
         if let Some(availability) = &self.availability {
-            error.insert("availability".into(), availability.clone());
+            error.insert("availability".into(), (**availability).clone());
             error.insert("error_type".into(), json!(self.code.error_type()));
             error.insert("http_status".into(), json!(self.code.status()));
         }

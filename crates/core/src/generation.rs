@@ -145,10 +145,23 @@ pub fn format_rfc3339_ms(unix_ms: i64) -> String {
 /// OpenRouter does) to unix milliseconds. A bare date means its midnight.
 pub fn parse_rfc3339_utc_ms(text: &str) -> Option<i64> {
     let text = text.trim();
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<i64>().ok()).flatten();
+    let digits = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse::<i64>().ok())
+            .flatten()
+    };
     let date = text.get(..10)?;
-    let (y, m, d) = (digits(date.get(..4)?)?, digits(date.get(5..7)?)?, digits(date.get(8..10)?)?);
-    if date.as_bytes()[4] != b'-' || date.as_bytes()[7] != b'-' || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    let (y, m, d) = (
+        digits(date.get(..4)?)?,
+        digits(date.get(5..7)?)?,
+        digits(date.get(8..10)?)?,
+    );
+    if date.as_bytes()[4] != b'-'
+        || date.as_bytes()[7] != b'-'
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&d)
+    {
         return None;
     }
     let days = days_from_civil(y, m as u32, d as u32);
@@ -161,7 +174,11 @@ pub fn parse_rfc3339_utc_ms(text: &str) -> Option<i64> {
     }
     let rest = rest.strip_prefix('T').or_else(|| rest.strip_prefix(' '))?;
     let time = rest.get(..8)?;
-    let (h, min, sec) = (digits(time.get(..2)?)?, digits(time.get(3..5)?)?, digits(time.get(6..8)?)?);
+    let (h, min, sec) = (
+        digits(time.get(..2)?)?,
+        digits(time.get(3..5)?)?,
+        digits(time.get(6..8)?)?,
+    );
     if time.as_bytes()[2] != b':' || time.as_bytes()[5] != b':' || h > 23 || min > 59 || sec > 60 {
         return None;
     }
@@ -240,10 +257,22 @@ mod tests {
         for ms in [0, 1_721_086_399_433, 951_782_400_000, 1_795_361_400_000] {
             assert_eq!(parse_rfc3339_utc_ms(&format_rfc3339_ms(ms)), Some(ms));
         }
-        assert_eq!(parse_rfc3339_utc_ms("2027-01-01T00:00:00Z"), Some(1_798_761_600_000));
+        assert_eq!(
+            parse_rfc3339_utc_ms("2027-01-01T00:00:00Z"),
+            Some(1_798_761_600_000)
+        );
         assert_eq!(parse_rfc3339_utc_ms("2027-01-01"), Some(1_798_761_600_000));
-        assert_eq!(parse_rfc3339_utc_ms("2027-01-01T00:00:00.5Z"), Some(1_798_761_600_500));
-        for bad in ["2027-01-01T00:00:00+02:00", "2027-02-30T00:00:00Z", "2027-01-01T25:00:00Z", "tomorrow", "2027-01-01T00:00Z"] {
+        assert_eq!(
+            parse_rfc3339_utc_ms("2027-01-01T00:00:00.5Z"),
+            Some(1_798_761_600_500)
+        );
+        for bad in [
+            "2027-01-01T00:00:00+02:00",
+            "2027-02-30T00:00:00Z",
+            "2027-01-01T25:00:00Z",
+            "tomorrow",
+            "2027-01-01T00:00Z",
+        ] {
             assert_eq!(parse_rfc3339_utc_ms(bad), None, "{bad}");
         }
     }

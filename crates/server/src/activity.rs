@@ -34,24 +34,25 @@ pub fn parse_date(text: &str) -> Option<i64> {
 }
 
 /// The `[since, until)` window of an activity query at `now_ms`: one UTC day (`date`, within the
-/// last [`WINDOW_DAYS`] days, today included), or by default the last 30 complete UTC days.
-pub fn window(date: Option<&str>, now_ms: i64) -> Result<(i64, i64), ApiError> {
+/// last [`WINDOW_DAYS`] days, today included), or by default the last 30 complete UTC days. The
+/// error is the message of a 400.
+pub fn window(date: Option<&str>, now_ms: i64) -> Result<(i64, i64), String> {
     let today = now_ms.div_euclid(DAY_MS) * DAY_MS;
     let earliest = today - WINDOW_DAYS * DAY_MS;
     match date.filter(|d| !d.is_empty()) {
         None => Ok((earliest, today)),
         Some(text) => {
             let day = parse_date(text).ok_or_else(|| {
-                ApiError::invalid(format!(
+                format!(
                     "Query parameter `date` must be a UTC date in YYYY-MM-DD form, got `{text}`"
-                ))
+                )
             })?;
             if day < earliest || day > today {
-                return Err(ApiError::invalid(format!(
+                return Err(format!(
                     "Query parameter `date` must be within the last {WINDOW_DAYS} days: from {} to {}",
                     &format_rfc3339_ms(earliest)[..10],
                     &format_rfc3339_ms(today)[..10]
-                )));
+                ));
             }
             Ok((day, day + DAY_MS))
         }
@@ -114,7 +115,7 @@ pub async fn activity(
         .keys
         .authenticate(&state.store, &headers, Need::Management, now)
         .await?;
-    let (since, until) = window(query.date.as_deref(), now)?;
+    let (since, until) = window(query.date.as_deref(), now).map_err(ApiError::invalid)?;
     let key_hash = query.api_key_hash.as_deref().filter(|h| !h.is_empty());
     if let Some(hash) = key_hash {
         if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -133,9 +134,15 @@ pub async fn activity(
     let cached = if rows.is_empty() {
         HashMap::new()
     } else {
-        cached_tokens(&state, &principal.key.account_id, since, until, key_hash.as_deref())
-            .await
-            .map_err(internal)?
+        cached_tokens(
+            &state,
+            &principal.key.account_id,
+            since,
+            until,
+            key_hash.as_deref(),
+        )
+        .await
+        .map_err(internal)?
     };
     let data: Vec<Value> = rows
         .iter()

@@ -19,9 +19,15 @@ use switchyard_core::money::Money;
 use crate::keys::internal;
 
 /// `GET /api/v1/key`: the calling key's limits and usage.
-pub async fn current_key(State(state): State<Arc<AppState>>, headers: HeaderMap) -> HttpResult<Json<Value>> {
+pub async fn current_key(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> HttpResult<Json<Value>> {
     let now = state.now_ms();
-    let principal = state.keys.authenticate(&state.store, &headers, Need::Any, now).await?;
+    let principal = state
+        .keys
+        .authenticate(&state.store, &headers, Need::Any, now)
+        .await?;
     let key = state
         .store
         .key_by_hash(&principal.key.hash)
@@ -29,7 +35,11 @@ pub async fn current_key(State(state): State<Arc<AppState>>, headers: HeaderMap)
         .map_err(internal)?
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "User not found: no such API key"))?;
     let mut data = crate::keys::key_json(&state, &key, now).await?;
-    let account = state.store.account(&key.account_id).await.map_err(internal)?;
+    let account = state
+        .store
+        .account(&key.account_id)
+        .await
+        .map_err(internal)?;
     let granted = account.map_or(Money::ZERO, |a| a.total_credits);
     let free_limit = if granted >= state.limiter_free_threshold() {
         state.free_daily_funded()
@@ -37,9 +47,23 @@ pub async fn current_key(State(state): State<Arc<AppState>>, headers: HeaderMap)
         state.free_daily()
     };
     let [day, _, _] = utc_window_starts(now);
-    let used = state.store.free_requests_since(&key.account_id, day).await.map_err(internal)?.max(0) as u64;
+    let used = state
+        .store
+        .free_requests_since(&key.account_id, day)
+        .await
+        .map_err(internal)?
+        .max(0) as u64;
     if let Some(obj) = data.as_object_mut() {
-        for k in ["hash", "name", "disabled", "created_at", "updated_at", "last_used_at", "external_user", "allowed_models"] {
+        for k in [
+            "hash",
+            "name",
+            "disabled",
+            "created_at",
+            "updated_at",
+            "last_used_at",
+            "external_user",
+            "allowed_models",
+        ] {
             obj.remove(k);
         }
         obj.insert("is_free_tier".into(), json!(granted == Money::ZERO));

@@ -66,7 +66,9 @@ const AD_PREFIX: &[u8] = b"switchyard-byok-v1";
 pub enum ByokError {
     #[error("BYOK is not configured on this gateway: set [byok] encryption_key (64 hex characters, e.g. `openssl rand -hex 32`)")]
     NotConfigured,
-    #[error("unknown provider `{0}`: use a provider slug from GET /api/v1/providers (e.g. `openai`)")]
+    #[error(
+        "unknown provider `{0}`: use a provider slug from GET /api/v1/providers (e.g. `openai`)"
+    )]
     UnknownProvider(String),
     #[error("the provider API key is empty")]
     EmptyKey,
@@ -160,12 +162,13 @@ pub fn decrypt(
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
+    let pairs = text.as_bytes().chunks_exact(2);
+    if !pairs.remainder().is_empty() {
         return None;
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    pairs
+        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
         .collect()
 }
 
@@ -245,9 +248,7 @@ pub async fn add_credential(
 
 /// Credentials in the order they are tried: oldest first.
 fn sorted(mut rows: Vec<ByokRow>) -> Vec<ByokRow> {
-    rows.sort_by(|a, b| {
-        (a.created_at_ms, a.id.as_str()).cmp(&(b.created_at_ms, b.id.as_str()))
-    });
+    rows.sort_by(|a, b| (a.created_at_ms, a.id.as_str()).cmp(&(b.created_at_ms, b.id.as_str())));
     rows
 }
 
@@ -358,11 +359,7 @@ impl Vault {
 
     /// Reads and decrypts an account's credentials and caches them; `None` on a database error
     /// (nothing is cached then, so the next request retries).
-    async fn load(
-        &self,
-        store: &Store,
-        account_id: &str,
-    ) -> Option<Arc<HashMap<String, Secret>>> {
+    async fn load(&self, store: &Store, account_id: &str) -> Option<Arc<HashMap<String, Secret>>> {
         let key = self.inner.key.as_ref()?;
         let epoch = self.inner.epoch.load(Ordering::Acquire);
         let rows = match store.list_byok(account_id).await {
@@ -581,18 +578,11 @@ pub struct ListQuery {
     limit: Option<String>,
 }
 
-fn number(name: &str, value: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+/// A numeric query parameter, `default` when absent; `None` when not an integer in `0..=max`.
+fn number(value: Option<&str>, default: usize, max: usize) -> Option<usize> {
     match value.filter(|v| !v.is_empty()) {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n <= max)
-            .ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "Query parameter `{name}` must be an integer from 0 to {max}"
-                ))
-            }),
+        None => Some(default),
+        Some(v) => v.parse::<usize>().ok().filter(|n| *n <= max),
     }
 }
 
@@ -606,8 +596,14 @@ pub async fn list(
         .keys
         .authenticate(&state.store, &headers, Need::Management, state.now_ms())
         .await?;
-    let offset = number("offset", query.offset.as_deref(), 0, usize::MAX)?;
-    let limit = number("limit", query.limit.as_deref(), 50, 100)?.max(1);
+    let offset = number(query.offset.as_deref(), 0, usize::MAX).ok_or_else(|| {
+        ApiError::invalid("Query parameter `offset` must be a non-negative integer")
+    })?;
+    let limit = number(query.limit.as_deref(), 50, 100)
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| {
+            ApiError::invalid("Query parameter `limit` must be an integer from 1 to 100")
+        })?;
     let rows: Vec<_> = account_rows(&state, &principal.key.account_id)
         .await?
         .into_iter()
@@ -664,15 +660,22 @@ struct CreateBody {
     disabled: bool,
 }
 
+/// The request body, refusing more than [`MAX_BODY_BYTES`] with 413.
 async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("Request body is larger than the limit of {MAX_BODY_BYTES} bytes"),
-        )),
-        Err(_) => Err(ApiError::invalid("Could not read the request body")),
-    }
+    Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("Request body is larger than the limit of {MAX_BODY_BYTES} bytes"),
+                )
+            } else {
+                ApiError::invalid("Could not read the request body")
+            }
+        })
 }
 
 /// `POST /api/v1/byok`: stores a provider credential → 201 `{"data": credential}`.

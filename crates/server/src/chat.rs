@@ -114,7 +114,14 @@ async fn handle(
         .map_or(Money::ZERO, |(credits, _)| credits);
     state
         .limiter
-        .admit(&state.store, &key.hash, &key.account_id, free, granted, now_ms)
+        .admit(
+            &state.store,
+            &key.hash,
+            &key.account_id,
+            free,
+            granted,
+            now_ms,
+        )
         .await?;
 
     let header = |name: &str| {
@@ -149,13 +156,20 @@ async fn handle(
 }
 
 /// Refuses models outside the key's allow-list (compared as requested and as resolved).
-fn check_allowed(state: &AppState, principal: &Principal, request: &ChatRequest) -> Result<(), ApiError> {
+fn check_allowed(
+    state: &AppState,
+    principal: &Principal,
+    request: &ChatRequest,
+) -> Result<(), ApiError> {
     let Some(allowed) = &principal.key.allowed_models else {
         return Ok(());
     };
     for requested in request.models() {
         let resolved = routing::resolve_model(&state.catalog, requested).map(|m| m.id.as_str());
-        if !allowed.iter().any(|a| a == requested || Some(a.as_str()) == resolved) {
+        if !allowed
+            .iter()
+            .any(|a| a == requested || Some(a.as_str()) == resolved)
+        {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
                 format!(

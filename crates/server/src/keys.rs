@@ -24,15 +24,24 @@ pub const PAGE: i64 = 100;
 
 pub(crate) fn internal(e: StoreError) -> HttpError {
     tracing::error!(error = %e, "store query failed");
-    HttpError(ApiError::new(ErrorCode::Internal, "Database query failed; try again"))
+    HttpError(ApiError::new(
+        ErrorCode::Internal,
+        "Database query failed; try again",
+    ))
 }
 
 /// The key object with usage windows, as the official SDKs require it.
 pub async fn key_json(state: &AppState, key: &KeyRow, now_ms: i64) -> Result<Value, HttpError> {
     let [day, week, month] = utc_window_starts(now_ms);
-    let usage = state.store.key_usage(&key.hash, day, week, month).await.map_err(internal)?;
+    let usage = state
+        .store
+        .key_usage(&key.hash, day, week, month)
+        .await
+        .map_err(internal)?;
     let window_usage = crate::ledger::window_usage(key, &usage);
-    let limit_remaining = key.limit.map(|l| l.saturating_sub(window_usage).max(Money::ZERO).as_usd_f64());
+    let limit_remaining = key
+        .limit
+        .map(|l| l.saturating_sub(window_usage).max(Money::ZERO).as_usd_f64());
     Ok(json!({
         "hash": key.hash,
         "name": key.name,
@@ -76,15 +85,25 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> HttpResult<Json<Value>> {
     let now = state.now_ms();
-    let principal = state.keys.authenticate(&state.store, &headers, Need::Management, now).await?;
+    let principal = state
+        .keys
+        .authenticate(&state.store, &headers, Need::Management, now)
+        .await?;
     let offset = query.offset.unwrap_or(0).max(0);
     let rows = state
         .store
-        .list_keys(Some(&principal.key.account_id), query.include_disabled.unwrap_or(false), offset, PAGE)
+        .list_keys(
+            Some(&principal.key.account_id),
+            query.include_disabled.unwrap_or(false),
+            offset,
+            PAGE,
+        )
         .await
         .map_err(internal)?;
     let mut data = Vec::with_capacity(rows.len());
-    for key in rows.iter().filter(|k| query.include_expired.unwrap_or(false) || k.expires_at_ms.is_none_or(|at| at > now)) {
+    for key in rows.iter().filter(|k| {
+        query.include_expired.unwrap_or(false) || k.expires_at_ms.is_none_or(|at| at > now)
+    }) {
         data.push(key_json(&state, key, now).await?);
     }
     Ok(Json(json!({ "data": data })))
@@ -114,17 +133,27 @@ fn parse_fields(body: &Map<String, Value>, now_ms: i64) -> Result<KeyFields, Api
     }
     let mut update = KeyUpdate::default();
     if let Some(v) = body.get("name") {
-        let name = v.as_str().map(str::trim).filter(|n| !n.is_empty() && n.len() <= 256);
-        update.name = Some(name.ok_or_else(|| ApiError::invalid("`name` must be a non-empty string"))?.to_owned());
+        let name = v
+            .as_str()
+            .map(str::trim)
+            .filter(|n| !n.is_empty() && n.len() <= 256);
+        update.name = Some(
+            name.ok_or_else(|| ApiError::invalid("`name` must be a non-empty string"))?
+                .to_owned(),
+        );
     }
     if let Some(v) = body.get("disabled") {
-        update.disabled = Some(v.as_bool().ok_or_else(|| ApiError::invalid("`disabled` must be a boolean"))?);
+        update.disabled = Some(
+            v.as_bool()
+                .ok_or_else(|| ApiError::invalid("`disabled` must be a boolean"))?,
+        );
     }
     if let Some(v) = body.get("limit") {
         update.limit = Some(match v {
             Value::Null => None,
             Value::Number(n) => {
-                let limit = Money::parse_usd(&n.to_string()).map_err(|_| ApiError::invalid("`limit` must be a number of USD"))?;
+                let limit = Money::parse_usd(&n.to_string())
+                    .map_err(|_| ApiError::invalid("`limit` must be a number of USD"))?;
                 if limit < Money::ZERO {
                     return Err(ApiError::invalid("`limit` must not be negative"));
                 }
@@ -136,13 +165,21 @@ fn parse_fields(body: &Map<String, Value>, now_ms: i64) -> Result<KeyFields, Api
     if let Some(v) = body.get("limit_reset") {
         update.limit_reset = Some(match v {
             Value::Null => None,
-            Value::String(s) if matches!(s.as_str(), "daily" | "weekly" | "monthly") => Some(s.clone()),
-            _ => return Err(ApiError::invalid("`limit_reset` must be \"daily\", \"weekly\", \"monthly\" or null")),
+            Value::String(s) if matches!(s.as_str(), "daily" | "weekly" | "monthly") => {
+                Some(s.clone())
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "`limit_reset` must be \"daily\", \"weekly\", \"monthly\" or null",
+                ))
+            }
         });
     }
     if let Some(v) = body.get("include_byok_in_limit") {
-        update.include_byok_in_limit =
-            Some(v.as_bool().ok_or_else(|| ApiError::invalid("`include_byok_in_limit` must be a boolean"))?);
+        update.include_byok_in_limit = Some(
+            v.as_bool()
+                .ok_or_else(|| ApiError::invalid("`include_byok_in_limit` must be a boolean"))?,
+        );
     }
     if let Some(v) = body.get("expires_at") {
         update.expires_at_ms = Some(match v {
@@ -156,7 +193,11 @@ fn parse_fields(body: &Map<String, Value>, now_ms: i64) -> Result<KeyFields, Api
                 }
                 Some(at)
             }
-            _ => return Err(ApiError::invalid("`expires_at` must be an ISO 8601 UTC timestamp or null")),
+            _ => {
+                return Err(ApiError::invalid(
+                    "`expires_at` must be an ISO 8601 UTC timestamp or null",
+                ))
+            }
         });
     }
     if let Some(v) = body.get("allowed_models") {
@@ -166,11 +207,20 @@ fn parse_fields(body: &Map<String, Value>, now_ms: i64) -> Result<KeyFields, Api
                 let mut models = Vec::with_capacity(items.len());
                 for item in items {
                     let id = item.as_str().filter(|s| !s.is_empty());
-                    models.push(id.ok_or_else(|| ApiError::invalid("`allowed_models` must be an array of model ids"))?.to_owned());
+                    models.push(
+                        id.ok_or_else(|| {
+                            ApiError::invalid("`allowed_models` must be an array of model ids")
+                        })?
+                        .to_owned(),
+                    );
                 }
                 Some(models)
             }
-            _ => return Err(ApiError::invalid("`allowed_models` must be an array of model ids or null")),
+            _ => {
+                return Err(ApiError::invalid(
+                    "`allowed_models` must be an array of model ids or null",
+                ))
+            }
         });
     }
     Ok(KeyFields { update })
@@ -190,14 +240,19 @@ pub async fn create(
     body: Option<Json<Value>>,
 ) -> HttpResult<Response> {
     let now = state.now_ms();
-    let principal = state.keys.authenticate(&state.store, &headers, Need::Management, now).await?;
+    let principal = state
+        .keys
+        .authenticate(&state.store, &headers, Need::Management, now)
+        .await?;
     let body = object(body)?;
     let fields = parse_fields(&body, now)?;
     let Some(name) = fields.update.name.clone() else {
         return Err(ApiError::invalid("`name` is required").into());
     };
     if fields.update.disabled.is_some() {
-        return Err(ApiError::invalid("`disabled` cannot be set on create; PATCH the key instead").into());
+        return Err(
+            ApiError::invalid("`disabled` cannot be set on create; PATCH the key instead").into(),
+        );
     }
     let u = fields.update;
     let new = crate::create_key_with(
@@ -217,7 +272,11 @@ pub async fn create(
     .await
     .map_err(internal)?;
     let data = key_json(&state, &new.row, now).await?;
-    Ok((StatusCode::CREATED, Json(json!({"data": data, "key": new.key}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"data": data, "key": new.key})),
+    )
+        .into_response())
 }
 
 /// `GET /keys/{hash}`.
@@ -227,7 +286,10 @@ pub async fn get_one(
     Path(hash): Path<String>,
 ) -> HttpResult<Json<Value>> {
     let now = state.now_ms();
-    let principal = state.keys.authenticate(&state.store, &headers, Need::Management, now).await?;
+    let principal = state
+        .keys
+        .authenticate(&state.store, &headers, Need::Management, now)
+        .await?;
     let key = own_key(&state, &principal.key.account_id, &hash).await?;
     Ok(Json(json!({"data": key_json(&state, &key, now).await?})))
 }
@@ -240,7 +302,10 @@ pub async fn update(
     body: Option<Json<Value>>,
 ) -> HttpResult<Json<Value>> {
     let now = state.now_ms();
-    let principal = state.keys.authenticate(&state.store, &headers, Need::Management, now).await?;
+    let principal = state
+        .keys
+        .authenticate(&state.store, &headers, Need::Management, now)
+        .await?;
     let body = object(body)?;
     let fields = parse_fields(&body, now)?;
     let key = state
@@ -262,7 +327,10 @@ pub async fn delete(
     Path(hash): Path<String>,
 ) -> HttpResult<Json<Value>> {
     let now = state.now_ms();
-    let principal = state.keys.authenticate(&state.store, &headers, Need::Management, now).await?;
+    let principal = state
+        .keys
+        .authenticate(&state.store, &headers, Need::Management, now)
+        .await?;
     if hash == principal.key.hash {
         return Err(ApiError::invalid("A management key cannot delete itself").into());
     }
@@ -287,5 +355,8 @@ async fn own_key(state: &AppState, account_id: &str, hash: &str) -> Result<KeyRo
 }
 
 fn not_found(hash: &str) -> HttpError {
-    HttpError(ApiError::new(ErrorCode::NotFound, format!("Key {hash} not found")))
+    HttpError(ApiError::new(
+        ErrorCode::NotFound,
+        format!("Key {hash} not found"),
+    ))
 }

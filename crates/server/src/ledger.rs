@@ -27,7 +27,9 @@ struct Balance {
 
 impl Balance {
     fn available(&self) -> Money {
-        self.credits.saturating_sub(self.usage).saturating_sub(self.reserved)
+        self.credits
+            .saturating_sub(self.usage)
+            .saturating_sub(self.reserved)
     }
 }
 
@@ -147,7 +149,10 @@ impl Ledger {
     ) -> Result<Reservation, ApiError> {
         let (account_loaded, key_loaded) = {
             let inner = self.lock();
-            (inner.accounts.contains_key(&key.account_id), inner.keys.contains_key(&key.hash))
+            (
+                inner.accounts.contains_key(&key.account_id),
+                inner.keys.contains_key(&key.hash),
+            )
         };
         if !account_loaded {
             self.load_account(store, &key.account_id).await?;
@@ -177,7 +182,10 @@ impl Ledger {
         let mut key_amount = Money::ZERO;
         if let Some(Some(limit)) = inner.keys.get_mut(&key.hash) {
             limit.roll(now_ms);
-            let left = limit.limit.saturating_sub(limit.usage).saturating_sub(limit.reserved);
+            let left = limit
+                .limit
+                .saturating_sub(limit.usage)
+                .saturating_sub(limit.reserved);
             if left <= Money::ZERO || left < amounts.key {
                 let window = match limit.reset {
                     Reset::Never => "",
@@ -222,12 +230,18 @@ impl Ledger {
 
     /// The account's balance as this process sees it: `(credits, usage)`.
     pub fn snapshot(&self, account_id: &str) -> Option<(Money, Money)> {
-        self.lock().accounts.get(account_id).map(|b| (b.credits, b.usage))
+        self.lock()
+            .accounts
+            .get(account_id)
+            .map(|b| (b.credits, b.usage))
     }
 
     /// Money currently held by in-flight requests of an account.
     pub fn reserved(&self, account_id: &str) -> Money {
-        self.lock().accounts.get(account_id).map_or(Money::ZERO, |b| b.reserved)
+        self.lock()
+            .accounts
+            .get(account_id)
+            .map_or(Money::ZERO, |b| b.reserved)
     }
 
     /// Re-reads granted credits of every loaded account (usage is ours and is not re-read).
@@ -285,13 +299,21 @@ impl Ledger {
                 tracing::error!(error = %e, "balance load failed");
                 ApiError::new(ErrorCode::Internal, "Balance lookup failed; try again")
             })?
-            .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "The account of this key no longer exists"))?;
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "The account of this key no longer exists",
+                )
+            })?;
         // Another request may have loaded it meanwhile; its in-memory usage is newer than the row.
-        self.lock().accounts.entry(account_id.to_owned()).or_insert(Balance {
-            credits: account.total_credits,
-            usage: account.total_usage,
-            reserved: Money::ZERO,
-        });
+        self.lock()
+            .accounts
+            .entry(account_id.to_owned())
+            .or_insert(Balance {
+                credits: account.total_credits,
+                usage: account.total_usage,
+                reserved: Money::ZERO,
+            });
         Ok(())
     }
 
@@ -301,10 +323,13 @@ impl Ledger {
             return Ok(());
         };
         let [day, week, month] = utc_window_starts(now_ms);
-        let usage = store.key_usage(&key.hash, day, week, month).await.map_err(|e| {
-            tracing::error!(error = %e, "key usage load failed");
-            ApiError::new(ErrorCode::Internal, "Key usage lookup failed; try again")
-        })?;
+        let usage = store
+            .key_usage(&key.hash, day, week, month)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "key usage load failed");
+                ApiError::new(ErrorCode::Internal, "Key usage lookup failed; try again")
+            })?;
         let reset = Reset::of(key);
         let mut inner = self.lock();
         let reserved = inner
@@ -364,7 +389,11 @@ impl Reservation {
         }
         if let Some(Some(limit)) = inner.keys.get_mut(&self.key_hash) {
             limit.roll(now_ms);
-            let counted = if limit.include_byok { cost.saturating_add(byok_usage) } else { cost };
+            let counted = if limit.include_byok {
+                cost.saturating_add(byok_usage)
+            } else {
+                cost
+            };
             limit.usage = limit.usage.saturating_add(counted);
         }
     }

@@ -116,7 +116,11 @@ impl Gateway {
     }
 
     /// A gateway whose notion of "now" is `clock` (tests move it across reset boundaries).
-    pub fn with_clock(config: Config, store: Store, clock: Clock) -> Result<Gateway, reqwest::Error> {
+    pub fn with_clock(
+        config: Config,
+        store: Store,
+        clock: Clock,
+    ) -> Result<Gateway, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
@@ -208,7 +212,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/byok", get(byok::list).post(byok::create))
         .route("/byok/{id}", get(byok::get_one).delete(byok::delete))
         .route("/keys", get(keys::list).post(keys::create))
-        .route("/keys/{hash}", get(keys::get_one).patch(keys::update).delete(keys::delete))
+        .route(
+            "/keys/{hash}",
+            get(keys::get_one).patch(keys::update).delete(keys::delete),
+        )
         .route("/models", get(discovery::models))
         .route("/models/count", get(discovery::count))
         .route("/models/user", get(discovery::user_models))

@@ -92,7 +92,12 @@ impl RateLimiter {
                 c.free_requests_per_day
             };
             self.seed_free_day(store, account_id, day).await;
-            checks.push(per_minute(Counter::FreeMinute(account_id.to_owned()), c.free_requests_per_minute.into(), true, "free-model requests per minute"));
+            checks.push(per_minute(
+                Counter::FreeMinute(account_id.to_owned()),
+                c.free_requests_per_minute.into(),
+                true,
+                "free-model requests per minute",
+            ));
             checks.push(Check {
                 counter: Counter::FreeDay(account_id.to_owned()),
                 limit: daily.into(),
@@ -103,16 +108,36 @@ impl RateLimiter {
             });
         }
         if let Some(limit) = c.key_requests_per_minute {
-            checks.push(per_minute(Counter::KeyRequests(key_hash.to_owned()), limit.into(), true, "requests per minute for this key"));
+            checks.push(per_minute(
+                Counter::KeyRequests(key_hash.to_owned()),
+                limit.into(),
+                true,
+                "requests per minute for this key",
+            ));
         }
         if let Some(limit) = c.key_tokens_per_minute {
-            checks.push(per_minute(Counter::KeyTokens(key_hash.to_owned()), limit, false, "tokens per minute for this key"));
+            checks.push(per_minute(
+                Counter::KeyTokens(key_hash.to_owned()),
+                limit,
+                false,
+                "tokens per minute for this key",
+            ));
         }
         if let Some(limit) = c.account_requests_per_minute {
-            checks.push(per_minute(Counter::AccountRequests(account_id.to_owned()), limit.into(), true, "requests per minute for this account"));
+            checks.push(per_minute(
+                Counter::AccountRequests(account_id.to_owned()),
+                limit.into(),
+                true,
+                "requests per minute for this account",
+            ));
         }
         if let Some(limit) = c.account_tokens_per_minute {
-            checks.push(per_minute(Counter::AccountTokens(account_id.to_owned()), limit, false, "tokens per minute for this account"));
+            checks.push(per_minute(
+                Counter::AccountTokens(account_id.to_owned()),
+                limit,
+                false,
+                "tokens per minute for this account",
+            ));
         }
         if checks.is_empty() {
             return Ok(());
@@ -124,7 +149,10 @@ impl RateLimiter {
                 let retry_after = ((check.end_ms - now_ms).max(0) as u64).div_ceil(1000);
                 let mut err = ApiError::new(
                     ErrorCode::RateLimited,
-                    format!("Rate limit exceeded: {} {}; try again in {retry_after} s", check.limit, check.what),
+                    format!(
+                        "Rate limit exceeded: {} {}; try again in {retry_after} s",
+                        check.limit, check.what
+                    ),
                 );
                 err.retry_after = Some(retry_after);
                 err.rate_limit = Some(RateLimitInfo {
@@ -143,19 +171,35 @@ impl RateLimiter {
 
     /// Counts tokens of a settled generation against the per-minute token limits.
     pub fn record_tokens(&self, key_hash: &str, account_id: &str, tokens: u64, now_ms: i64) {
-        if self.config.key_tokens_per_minute.is_none() && self.config.account_tokens_per_minute.is_none() {
+        if self.config.key_tokens_per_minute.is_none()
+            && self.config.account_tokens_per_minute.is_none()
+        {
             return;
         }
         let minute = now_ms - now_ms.rem_euclid(MINUTE_MS);
         let mut windows = self.lock();
-        add(&mut windows, &Counter::KeyTokens(key_hash.to_owned()), minute, tokens);
-        add(&mut windows, &Counter::AccountTokens(account_id.to_owned()), minute, tokens);
+        add(
+            &mut windows,
+            &Counter::KeyTokens(key_hash.to_owned()),
+            minute,
+            tokens,
+        );
+        add(
+            &mut windows,
+            &Counter::AccountTokens(account_id.to_owned()),
+            minute,
+            tokens,
+        );
     }
 
     /// Loads today's free requests of an account from the database, once per day and process.
     async fn seed_free_day(&self, store: &Store, account_id: &str, day_start_ms: i64) {
         let counter = Counter::FreeDay(account_id.to_owned());
-        if self.lock().get(&counter).is_some_and(|w| w.start_ms == day_start_ms) {
+        if self
+            .lock()
+            .get(&counter)
+            .is_some_and(|w| w.start_ms == day_start_ms)
+        {
             return;
         }
         let count = match store.free_requests_since(account_id, day_start_ms).await {
@@ -167,15 +211,22 @@ impl RateLimiter {
         };
         let mut windows = self.lock();
         // Another request may have seeded it meanwhile; keep the larger count.
-        let entry = windows.entry(counter).or_insert(Window { start_ms: day_start_ms, count });
+        let entry = windows.entry(counter).or_insert(Window {
+            start_ms: day_start_ms,
+            count,
+        });
         if entry.start_ms != day_start_ms {
-            *entry = Window { start_ms: day_start_ms, count };
+            *entry = Window {
+                start_ms: day_start_ms,
+                count,
+            };
         }
     }
 
     /// Forgets windows that ended more than a day ago, so idle keys do not accumulate.
     pub fn prune(&self, now_ms: i64) {
-        self.lock().retain(|_, w| w.start_ms > now_ms - 2 * 86_400_000);
+        self.lock()
+            .retain(|_, w| w.start_ms > now_ms - 2 * 86_400_000);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Counter, Window>> {
@@ -184,11 +235,16 @@ impl RateLimiter {
 }
 
 fn current(windows: &HashMap<Counter, Window>, counter: &Counter, start_ms: i64) -> u64 {
-    windows.get(counter).filter(|w| w.start_ms == start_ms).map_or(0, |w| w.count)
+    windows
+        .get(counter)
+        .filter(|w| w.start_ms == start_ms)
+        .map_or(0, |w| w.count)
 }
 
 fn add(windows: &mut HashMap<Counter, Window>, counter: &Counter, start_ms: i64, n: u64) {
-    let window = windows.entry(counter.clone()).or_insert(Window { start_ms, count: 0 });
+    let window = windows
+        .entry(counter.clone())
+        .or_insert(Window { start_ms, count: 0 });
     if window.start_ms != start_ms {
         *window = Window { start_ms, count: 0 };
     }

@@ -886,7 +886,7 @@ async fn concurrent_writers_charge_exactly(url: String) {
     };
     let batch = move |task: usize, b: usize| -> Vec<GenerationRecord> {
         let cost = (task * BATCHES + b) as i64;
-        let (key_a, acct_a, key_b, acct_b) = if (task + b) % 2 == 0 {
+        let (key_a, acct_a, key_b, acct_b) = if (task ^ b) & 1 == 0 {
             ("k1", "acct", "k3", "acct2")
         } else {
             ("k3", "acct2", "k2", "acct")

@@ -12,7 +12,11 @@ use switchyard_store::Store;
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 
-/// Starts a subcommand and returns it with the URL from its `... listening on http://ADDR` line.
+/// Starts a subcommand and returns it (the caller waits on it) with the URL from its `... listening on http://ADDR` line.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is returned; callers kill and wait on it"
+)]
 fn start(args: &[&str]) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(args)
@@ -25,10 +29,11 @@ fn start(args: &[&str]) -> (Child, String) {
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "{args:?} exited before listening"
-        );
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} exited before listening");
+        }
         if let Some(url) = line
             .trim()
             .strip_prefix("Switchyard listening on ")
@@ -140,7 +145,7 @@ fn kill_during_load_then_restart_loses_nothing() {
         gateway.kill().unwrap(); // SIGKILL: no graceful shutdown, no flush.
         let statuses = load.await.unwrap();
         assert!(
-            statuses.iter().any(|s| *s == 200),
+            statuses.contains(&200),
             "some requests finished before the crash"
         );
         assert!(

@@ -44,7 +44,12 @@ fn decryption_fails_on_tampering_another_key_or_other_associated_data() {
     let split = encrypt(&KEY, "acct", "x", "secret");
     assert!(fails(&KEY, "acc", "tx", &split));
     // Another encryption key.
-    assert!(fails(&EncryptionKey([8u8; 32]), "acct_1", "openai", &stored));
+    assert!(fails(
+        &EncryptionKey([8u8; 32]),
+        "acct_1",
+        "openai",
+        &stored
+    ));
     // Any flipped bit: in the nonce, the ciphertext or the tag.
     for at in [0, 30, 48 + 4, stored.len() - 1] {
         let mut bytes = stored.clone().into_bytes();
@@ -58,6 +63,15 @@ fn decryption_fails_on_tampering_another_key_or_other_associated_data() {
     assert!(fails(&KEY, "acct_1", "openai", ""));
     assert!(fails(&KEY, "acct_1", "openai", &stored[1..]));
     assert!(fails(&KEY, "acct_1", "openai", &"zz".repeat(60)));
+    assert!(fails(
+        &KEY,
+        "acct_1",
+        "openai",
+        &format!("+{}", &stored[1..])
+    ));
+    assert_eq!(unhex("00ff7A"), Some(vec![0, 255, 122]));
+    assert_eq!(unhex("+f"), None);
+    assert_eq!(unhex("é0"), None);
     assert!(decrypt(&KEY, "acct_1", "openai", &stored).is_ok());
 }
 
@@ -99,7 +113,10 @@ fn fee_is_basis_points_of_the_equivalent_price_rounded_half_up() {
     let vault = Vault::new(&config(100.0, 0));
     assert_eq!(vault.fee(nanos(777), false), nanos(777));
     // No overflow at the top of the range.
-    assert_eq!(fee_bps(Money::from_nanos(i64::MAX), 10_000).nanos(), i64::MAX);
+    assert_eq!(
+        fee_bps(Money::from_nanos(i64::MAX), 10_000).nanos(),
+        i64::MAX
+    );
     assert_eq!(fee_bps(nanos(-10), 500), nanos(-1));
 }
 
@@ -113,7 +130,10 @@ fn vault_reports_whether_byok_is_configured() {
     });
     assert!(!off.enabled());
     let debug = format!("{:?}", Vault::new(&config(5.0, 0)));
-    assert!(debug.contains("fee_bps: 500") && !debug.contains("7, 7"), "{debug}");
+    assert!(
+        debug.contains("fee_bps: 500") && !debug.contains("7, 7"),
+        "{debug}"
+    );
 }
 
 async fn temp_store() -> Store {
@@ -173,7 +193,11 @@ async fn credentials_are_served_from_memory_and_invalidated_by_changes() {
         .await
         .unwrap();
     let got = vault.credential(&store, "acct_1", "openai").await.unwrap();
-    assert_eq!(got.expose(), "sk-first-0000000000001111", "oldest first, trimmed");
+    assert_eq!(
+        got.expose(),
+        "sk-first-0000000000001111",
+        "oldest first, trimmed"
+    );
     assert!(vault.credential(&store, "acct_1", "groq").await.is_none());
     assert!(vault.credential(&store, "acct_2", "openai").await.is_none());
 
@@ -205,7 +229,10 @@ async fn credentials_are_served_from_memory_and_invalidated_by_changes() {
         .add(&store, &catalog, &new("acct_1", "openai", "sk-x"), 3)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("set [byok] encryption_key"), "{err}");
+    assert!(
+        err.to_string().contains("set [byok] encryption_key"),
+        "{err}"
+    );
     assert!(off.credential(&store, "acct_1", "openai").await.is_none());
 }
 
@@ -234,12 +261,20 @@ async fn stale_entries_refresh_in_the_background_and_bad_rows_are_skipped() {
         .await
         .unwrap();
     assert!(vault.credential(&store, "acct_1", "groq").await.is_none());
-    assert!(vault.credential(&store, "acct_1", "mistral").await.is_none());
+    assert!(vault
+        .credential(&store, "acct_1", "mistral")
+        .await
+        .is_none());
 
     // Another process adds a credential; after the TTL the stale entry is served once and refreshed.
     let other = Vault::new(&config(5.0, 0));
     other
-        .add(&store, &catalog, &new("acct_1", "groq", "gsk-live-000000000000000"), 3)
+        .add(
+            &store,
+            &catalog,
+            &new("acct_1", "groq", "gsk-live-000000000000000"),
+            3,
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(80)).await;
@@ -268,7 +303,11 @@ async fn free_allowance_is_counted_per_account_and_month() {
     assert!(!vault.free_allowance_left(&store, "acct_1", now).await);
     assert!(vault.free_allowance_left(&store, "acct_2", now).await);
     // A new month starts from the database's count for it (none here).
-    assert!(vault.free_allowance_left(&store, "acct_1", next_month).await);
+    assert!(
+        vault
+            .free_allowance_left(&store, "acct_1", next_month)
+            .await
+    );
 
     // Without a free allowance every BYOK request carries the fee, with no database read.
     let none = Vault::new(&config(5.0, 0));
