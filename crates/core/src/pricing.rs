@@ -39,6 +39,44 @@ pub struct Cost {
     pub completion: Money,
 }
 
+/// What the account is charged for a generation: the endpoint's price, or for BYOK requests
+/// (served with the account's own provider key) a fee on that price.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Charge {
+    /// The generation at the endpoint's prices.
+    pub cost: Cost,
+    /// What the account pays.
+    pub charged: Money,
+    pub is_byok: bool,
+}
+
+impl Charge {
+    pub fn platform(cost: Cost) -> Charge {
+        Charge {
+            cost,
+            charged: cost.total,
+            is_byok: false,
+        }
+    }
+
+    pub fn byok(cost: Cost, fee: Money) -> Charge {
+        Charge {
+            cost,
+            charged: fee,
+            is_byok: true,
+        }
+    }
+
+    /// The BYOK-equivalent usage (zero for platform requests).
+    pub fn byok_usage(&self) -> Money {
+        if self.is_byok {
+            self.cost.total
+        } else {
+            Money::ZERO
+        }
+    }
+}
+
 /// What a generation with `usage` costs on an endpoint with `pricing` (one request).
 pub fn cost(pricing: &Pricing, usage: &Usage) -> Cost {
     let or = |specific: Price, fallback: Price| {

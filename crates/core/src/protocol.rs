@@ -7,7 +7,7 @@
 pub mod openai;
 
 use crate::catalog::Protocol;
-use crate::pricing::{Cost, Usage};
+use crate::pricing::{Charge, Usage};
 use serde_json::{json, Value};
 
 /// Whether this build can translate to `protocol`. Providers speaking others stay in the catalog
@@ -56,8 +56,15 @@ pub fn finish_reason(native: &str) -> &'static str {
     }
 }
 
-/// OpenRouter's usage object, with `cost` and `cost_details`.
-pub fn usage_json(usage: &Usage, cost: &Cost) -> Value {
+/// OpenRouter's usage object, with `cost` (what was charged) and `cost_details` (the generation at
+/// the endpoint's prices; for BYOK, `upstream_inference_cost` is what the provider bills the account).
+pub fn usage_json(usage: &Usage, charge: &Charge) -> Value {
+    let cost = &charge.cost;
+    let upstream = if charge.is_byok {
+        json!(cost.total.as_usd_f64())
+    } else {
+        Value::Null
+    };
     json!({
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
@@ -67,10 +74,10 @@ pub fn usage_json(usage: &Usage, cost: &Cost) -> Value {
             "cache_write_tokens": usage.cache_write_tokens,
         },
         "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-        "cost": cost.total.as_usd_f64(),
-        "is_byok": false,
+        "cost": charge.charged.as_usd_f64(),
+        "is_byok": charge.is_byok,
         "cost_details": {
-            "upstream_inference_cost": null,
+            "upstream_inference_cost": upstream,
             "upstream_inference_prompt_cost": cost.prompt.as_usd_f64(),
             "upstream_inference_completions_cost": cost.completion.as_usd_f64(),
         },

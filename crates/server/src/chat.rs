@@ -23,7 +23,7 @@ use switchyard_core::chat::ChatRequest;
 use switchyard_core::error::{ApiError, ErrorCode};
 use switchyard_core::generation::{Attempt, GenerationRecord};
 use switchyard_core::money::Money;
-use switchyard_core::pricing::{self, Cost, Usage};
+use switchyard_core::pricing::{self, Charge, Cost, Usage};
 use switchyard_core::protocol::openai::{self, StreamStep, StreamTranslator};
 use switchyard_core::protocol::{retryable_status, Outcome, Served};
 use switchyard_core::routing;
@@ -43,6 +43,8 @@ struct Target {
     context_length: u64,
     url: String,
     api_key: Option<String>,
+    /// Served with the account's own credential for this provider.
+    is_byok: bool,
 }
 
 /// Per-request facts that end up in the generation record.
@@ -85,24 +87,34 @@ async fn handle(
     let bytes = read_body(body, state.limits.max_body_bytes).await?;
     let request = ChatRequest::parse(&bytes)?;
     check_allowed(&state, &principal, &request)?;
-    let targets = targets(&state, &request)?;
-
-    let worst = targets
-        .iter()
-        .map(|t| {
-            pricing::worst_case(
-                &t.pricing,
-                request.prompt_estimate(),
-                max_output(&request, t),
-            )
-        })
-        .max()
-        .unwrap_or(Money::ZERO);
     let key = &principal.key;
-    let amounts = Amounts {
-        account: worst,
-        key: worst,
+    let targets = targets(&state, &request, &key.account_id).await?;
+
+    // The worst case over the candidates, as the account pays it (a BYOK fee, or the full price)
+    // and as it counts against the key's limit (plus the BYOK usage when the limit includes it).
+    let mut amounts = Amounts {
+        account: Money::ZERO,
+        key: Money::ZERO,
     };
+    for t in &targets {
+        let worst = pricing::worst_case(
+            &t.pricing,
+            request.prompt_estimate(),
+            max_output(&request, t),
+        );
+        let charged = if t.is_byok {
+            state.byok.fee(worst, false)
+        } else {
+            worst
+        };
+        let counted = if t.is_byok && key.include_byok_in_limit {
+            charged.saturating_add(worst)
+        } else {
+            charged
+        };
+        amounts.account = amounts.account.max(charged);
+        amounts.key = amounts.key.max(counted);
+    }
     let reservation = state
         .ledger
         .reserve(&state.store, key, amounts, now_ms)
@@ -183,10 +195,23 @@ fn check_allowed(
 }
 
 impl AppState {
-    /// Settles a reservation with the real cost and counts the tokens for rate limits.
-    fn settle(&self, reservation: Reservation, ctx: &RequestCtx, usage: &Usage, cost: &Cost) {
+    /// What the account pays for a generation of `target` costing `cost` at its prices.
+    async fn charge(&self, target: &Target, account_id: &str, cost: Cost) -> Charge {
+        if !target.is_byok {
+            return Charge::platform(cost);
+        }
+        let free = self
+            .byok
+            .free_allowance_left(&self.store, account_id, self.now_ms())
+            .await;
+        self.byok.count_request(account_id);
+        Charge::byok(cost, self.byok.fee(cost.total, free))
+    }
+
+    /// Settles a reservation with the real charge and counts the tokens for rate limits.
+    fn settle(&self, reservation: Reservation, ctx: &RequestCtx, usage: &Usage, charge: &Charge) {
         let now = self.now_ms();
-        reservation.settle(cost.total, Money::ZERO, now);
+        reservation.settle(charge.charged, charge.byok_usage(), now);
         let key = &ctx.principal.key;
         self.limiter
             .record_tokens(&key.hash, &key.account_id, usage.total_tokens(), now);
@@ -205,28 +230,50 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     }
 }
 
-fn targets(state: &AppState, request: &ChatRequest) -> Result<Vec<Target>, ApiError> {
+/// The endpoints to try, in order. Where the account has its own credential for a provider, that
+/// endpoint is tried with it first (BYOK), then with the platform's key.
+async fn targets(
+    state: &AppState,
+    request: &ChatRequest,
+    account_id: &str,
+) -> Result<Vec<Target>, ApiError> {
     let candidates = routing::candidates(&state.catalog, request.models(), &|p| {
         state.upstreams.contains_key(&p.slug)
     })?;
-    Ok(candidates
-        .into_iter()
-        .filter_map(|c| {
-            let upstream = state.upstreams.get(&c.provider.slug)?;
-            Some(Target {
-                model_id: c.model.id.clone(),
-                permaslug: c.model.canonical_slug.clone(),
-                provider_name: c.provider.name.clone(),
-                tag: c.endpoint.tag.clone(),
-                upstream_model: c.endpoint.upstream_model.clone(),
-                pricing: c.endpoint.pricing.clone(),
-                max_completion_tokens: c.endpoint.max_completion_tokens,
-                context_length: c.endpoint.context_length,
-                url: format!("{}{}", upstream.base_url, openai::CHAT_PATH),
-                api_key: upstream.api_key.as_ref().map(|k| k.expose().to_owned()),
-            })
-        })
-        .collect())
+    let mut targets = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        let Some(upstream) = state.upstreams.get(&c.provider.slug) else {
+            continue;
+        };
+        let target = Target {
+            model_id: c.model.id.clone(),
+            permaslug: c.model.canonical_slug.clone(),
+            provider_name: c.provider.name.clone(),
+            tag: c.endpoint.tag.clone(),
+            upstream_model: c.endpoint.upstream_model.clone(),
+            pricing: c.endpoint.pricing.clone(),
+            max_completion_tokens: c.endpoint.max_completion_tokens,
+            context_length: c.endpoint.context_length,
+            url: format!("{}{}", upstream.base_url, openai::CHAT_PATH),
+            api_key: upstream.api_key.as_ref().map(|k| k.expose().to_owned()),
+            is_byok: false,
+        };
+        if state.byok.enabled() {
+            if let Some(own) = state
+                .byok
+                .credential(&state.store, account_id, &c.provider.slug)
+                .await
+            {
+                targets.push(Target {
+                    api_key: Some(own.expose().to_owned()),
+                    is_byok: true,
+                    ..target.clone()
+                });
+            }
+        }
+        targets.push(target);
+    }
+    Ok(targets)
 }
 
 /// Output tokens to reserve for: the client's cap, else the most the endpoint can emit.
@@ -388,21 +435,27 @@ async fn complete(
         let usage = outcome
             .usage
             .unwrap_or_else(|| estimated_usage(&request, generated));
-        let cost = pricing::cost(&target.pricing, &usage);
-        state.settle(reservation, &ctx, &usage, &cost);
+        let charge = state
+            .charge(
+                target,
+                &ctx.principal.key.account_id,
+                pricing::cost(&target.pricing, &usage),
+            )
+            .await;
+        state.settle(reservation, &ctx, &usage, &charge);
         let served = Served {
             generation_id: &ctx.generation_id,
             model: &target.model_id,
             provider_name: &target.provider_name,
             created: ctx.created_at_ms / 1000,
         };
-        let bytes = openai::render_response(body, &served, &usage, &cost);
+        let bytes = openai::render_response(body, &served, &usage, &charge);
         let generation_time = first_byte.elapsed();
         state.recorder.record(ctx.record(
             Some(target),
             &outcome,
             usage,
-            cost,
+            charge,
             attempts,
             generation_time,
             false,
@@ -587,12 +640,18 @@ async fn relay(
         (End::Complete, Some(usage)) => usage,
         _ => estimated_usage(&request, translator.generated_bytes()),
     };
-    let cost = pricing::cost(&target.pricing, &usage);
-    state.settle(reservation, &ctx, &usage, &cost);
+    let charge = state
+        .charge(
+            &target,
+            &ctx.principal.key.account_id,
+            pricing::cost(&target.pricing, &usage),
+        )
+        .await;
+    state.settle(reservation, &ctx, &usage, &charge);
     let generation_time = first_byte.elapsed();
     let (cancelled, error) = match &end {
         End::Complete => {
-            let mut tail = translator.usage_frame(&usage, &cost);
+            let mut tail = translator.usage_frame(&usage, &charge);
             tail.extend_from_slice(DONE_FRAME);
             let _ = tx.send(Bytes::from(tail)).await;
             (false, None)
@@ -611,7 +670,7 @@ async fn relay(
         Some(&target),
         &outcome,
         usage,
-        cost,
+        charge,
         attempts,
         generation_time,
         cancelled,
@@ -658,7 +717,7 @@ impl RequestCtx {
         target: Option<&Target>,
         outcome: &Outcome,
         usage: Usage,
-        cost: Cost,
+        charge: Charge,
         attempts: Vec<Attempt>,
         generation_time: Duration,
         cancelled: bool,
@@ -677,9 +736,9 @@ impl RequestCtx {
             finish_reason: outcome.finish_reason.clone(),
             native_finish_reason: outcome.native_finish_reason.clone(),
             usage,
-            cost: cost.total,
-            is_byok: false,
-            byok_usage: Money::ZERO,
+            cost: charge.charged,
+            is_byok: charge.is_byok,
+            byok_usage: charge.byok_usage(),
             latency_ms: self.started.elapsed().as_millis() as u64,
             generation_time_ms: generation_time.as_millis() as u64,
             http_referer: self.http_referer.clone(),
@@ -706,7 +765,7 @@ impl RequestCtx {
             target,
             &outcome,
             Usage::default(),
-            Cost::default(),
+            Charge::default(),
             attempts,
             Duration::ZERO,
             false,

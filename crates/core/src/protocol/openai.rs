@@ -7,7 +7,7 @@
 use super::{finish_reason, usage_json, Outcome, Served};
 use crate::chat::{ChatRequest, GATEWAY_FIELDS};
 use crate::error::{ApiError, ErrorCode};
-use crate::pricing::{Cost, Usage};
+use crate::pricing::{Charge, Usage};
 use crate::sse::data_frame;
 use serde_json::{json, Map, Value};
 
@@ -87,7 +87,7 @@ pub fn render_response(
     mut body: Map<String, Value>,
     served: &Served<'_>,
     usage: &Usage,
-    cost: &Cost,
+    charge: &Charge,
 ) -> Vec<u8> {
     body.insert("id".into(), json!(served.generation_id));
     body.insert("object".into(), json!("chat.completion"));
@@ -100,7 +100,7 @@ pub fn render_response(
             normalise_finish(choice);
         }
     }
-    body.insert("usage".into(), usage_json(usage, cost));
+    body.insert("usage".into(), usage_json(usage, charge));
     serde_json::to_vec(&Value::Object(body)).unwrap_or_default()
 }
 
@@ -213,10 +213,10 @@ impl StreamTranslator {
     }
 
     /// The last chunk before `[DONE]`: no choices, the usage with its cost.
-    pub fn usage_frame(&self, usage: &Usage, cost: &Cost) -> Vec<u8> {
+    pub fn usage_frame(&self, usage: &Usage, charge: &Charge) -> Vec<u8> {
         let mut chunk = Map::new();
         chunk.insert("choices".into(), json!([]));
-        chunk.insert("usage".into(), usage_json(usage, cost));
+        chunk.insert("usage".into(), usage_json(usage, charge));
         self.stamp(&mut chunk);
         data_frame(&serde_json::to_vec(&Value::Object(chunk)).unwrap_or_default())
     }

@@ -227,3 +227,71 @@ async fn creating_without_an_encryption_key_says_how_to_configure_it() {
         (200, json!(0))
     );
 }
+
+#[tokio::test]
+async fn byok_requests_use_the_accounts_key_and_pay_the_fee() {
+    let h = byok_harness().await;
+    let (status, _) = send(
+        &h,
+        "POST",
+        "/api/v1/byok",
+        &h.management_key,
+        Some(json!({"provider": "openai", "api_key": SECRET})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let response = h
+        .chat(
+            json!({"model": "openai/gpt-4o-mini", "messages": crate::harness::user("hello byok")}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-generation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    // The upstream saw the account's key, not the platform's.
+    let sent = h.sim_requests("openai").await;
+    assert_eq!(
+        sent.last().unwrap()["headers"]["authorization"],
+        format!("Bearer {SECRET}")
+    );
+    let usage = &body["usage"];
+    assert_eq!(usage["is_byok"], true);
+    let (p, c) = (
+        usage["prompt_tokens"].as_u64().unwrap(),
+        usage["completion_tokens"].as_u64().unwrap(),
+    );
+    let equivalent = crate::harness::nanos(p, c, 150_000, 600_000);
+    let fee = (equivalent * 5 + 50) / 100;
+    let nanos = |v: &Value| (v.as_f64().unwrap() * 1e9).round() as i64;
+    assert_eq!(nanos(&usage["cost"]), fee, "5% of the equivalent price");
+    assert_eq!(
+        nanos(&usage["cost_details"]["upstream_inference_cost"]),
+        equivalent
+    );
+    let record = h.generation(&id).await;
+    assert_eq!(record["is_byok"], true);
+    assert_eq!(nanos(&record["total_cost"]), fee);
+    assert_eq!(
+        h.stored_usage_nanos(fee).await,
+        fee,
+        "the account paid only the fee"
+    );
+
+    // A failing own key falls back to the platform key, billed normally.
+    h.sim_post("openai", "faults", json!([{"status": 401}]))
+        .await;
+    let response = h
+        .chat(json!({"model": "openai/gpt-4o-mini", "messages": crate::harness::user("again")}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["usage"]["is_byok"], false);
+    let sent = h.sim_requests("openai").await;
+    assert_eq!(
+        sent.last().unwrap()["headers"]["authorization"],
+        "Bearer sim-key"
+    );
+}

@@ -11,12 +11,12 @@ const SERVED: Served<'static> = Served {
     created: 1_700_000_000,
 };
 
-fn cost() -> Cost {
-    Cost {
+fn cost() -> Charge {
+    Charge::platform(crate::pricing::Cost {
         total: Money::from_nanos(3_000),
         prompt: Money::from_nanos(1_000),
         completion: Money::from_nanos(2_000),
-    }
+    })
 }
 
 fn json_of(bytes: &[u8]) -> Value {
