@@ -118,6 +118,38 @@ impl Store {
     }
 
     /// `"sqlite"` or `"postgres"`.
+    /// Creates an empty PostgreSQL database `name` (lowercase letters, digits, `_`) on the server of
+    /// `admin_url` and returns its URL. For test suites and provisioning scripts.
+    pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<String> {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(StoreError::UnsupportedUrl(format!(
+                "database name `{name}`"
+            )));
+        }
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(admin_url)
+            .await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+        let (base, query) = match admin_url.split_once('?') {
+            Some((base, query)) => (base, format!("?{query}")),
+            None => (admin_url, String::new()),
+        };
+        let authority = base.find("://").map_or(0, |i| i + 3);
+        let path = base[authority..]
+            .find('/')
+            .map_or(base.len(), |i| authority + i);
+        Ok(format!("{}/{name}{query}", &base[..path]))
+    }
+
     pub fn backend(&self) -> &'static str {
         match self.backend {
             Backend::Sqlite => "sqlite",

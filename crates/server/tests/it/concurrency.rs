@@ -1,20 +1,36 @@
 //! Money under concurrency: 500 simultaneous requests (streaming and not) against an account with
 //! room for about 100. Nothing is overspent, every charge has its record, and nothing stays held.
 
-use crate::harness::{user, Harness, Options};
+use crate::harness::{postgres_available, user, Harness, Options};
 use futures_util::future::join_all;
 use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn five_hundred_concurrent_requests_never_overspend() {
+async fn five_hundred_concurrent_requests_never_overspend_on_sqlite() {
+    five_hundred_concurrent_requests(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_hundred_concurrent_requests_never_overspend_on_postgres() {
+    if postgres_available("five_hundred_concurrent_requests_never_overspend_on_postgres") {
+        five_hundred_concurrent_requests(true).await;
+    }
+}
+
+async fn five_hundred_concurrent_requests(postgres: bool) {
     // One request reserves about 10,800 nano-dollars (8 prompt tokens estimated, 16 output tokens at
     // gpt-4o-mini's prices) and costs about as much: credits for roughly 100 of them.
     let h = Harness::with(Options {
         credits: "0.00108",
+        postgres,
         ..Options::default()
     })
     .await;
+    assert_eq!(
+        h.store.backend(),
+        if postgres { "postgres" } else { "sqlite" }
+    );
     h.sim_post(
         "openai",
         "behaviour",

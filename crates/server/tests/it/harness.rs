@@ -32,6 +32,8 @@ pub struct Options {
     pub extra_config: &'static str,
     /// A clock the test moves; `None` = the real time.
     pub clock: Option<Arc<AtomicI64>>,
+    /// A fresh PostgreSQL database on the server of `SWITCHYARD_TEST_POSTGRES_URL` instead of SQLite.
+    pub postgres: bool,
 }
 
 /// The `[byok] encryption_key` of harnesses started with `byok: true`.
@@ -45,6 +47,7 @@ impl Default for Options {
             byok: false,
             extra_config: "",
             clock: None,
+            postgres: false,
         }
     }
 }
@@ -73,7 +76,20 @@ impl Harness {
             let _ = sim_stop.recv().await;
         }));
 
-        let db = temp_db();
+        let db = if options.postgres {
+            let admin = std::env::var("SWITCHYARD_TEST_POSTGRES_URL")
+                .expect("checked by postgres_available");
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            let name = format!("sy_it_{}_{nanos}", std::process::id());
+            Store::create_postgres_database(&admin, &name)
+                .await
+                .unwrap()
+        } else {
+            temp_db()
+        };
         let mut text = format!(
             "database = \"{db}\"\nkeepalive_ms = 100\nfirst_byte_timeout_ms = 2000\nidle_timeout_ms = 2000\nmax_body_bytes = {}\n",
             options.max_body_bytes
@@ -255,6 +271,19 @@ impl Harness {
             .unwrap()
             .usage
             .nanos()
+    }
+}
+
+/// Whether PostgreSQL tests can run; prints a SKIP line when they cannot.
+pub fn postgres_available(test: &str) -> bool {
+    match std::env::var("SWITCHYARD_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => true,
+        _ => {
+            use std::io::Write;
+            let line = format!("SKIP postgres: {test} (SWITCHYARD_TEST_POSTGRES_URL is not set; scripts/test.sh sets it)\n");
+            let _ = std::io::stderr().write_all(line.as_bytes());
+            false
+        }
     }
 }
 
