@@ -26,6 +26,8 @@ echo "store tests on PostgreSQL at $SWITCHYARD_TEST_POSTGRES_URL"
 # --- end PostgreSQL ---
 
 cargo test --workspace
+# The gateway's integration suite once more, every test on its own PostgreSQL database.
+SWITCHYARD_IT_DATABASE=postgres cargo test -p switchyard-server --test it
 cargo build -p switchyard
 
 venv=target/sdk-venv

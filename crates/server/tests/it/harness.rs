@@ -47,7 +47,8 @@ impl Default for Options {
             byok: false,
             extra_config: "",
             clock: None,
-            postgres: false,
+            // scripts/test.sh runs this whole suite a second time on PostgreSQL.
+            postgres: std::env::var("SWITCHYARD_IT_DATABASE").is_ok_and(|v| v == "postgres"),
         }
     }
 }

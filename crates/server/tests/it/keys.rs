@@ -407,3 +407,91 @@ async fn per_key_requests_per_minute() {
         200
     );
 }
+
+#[tokio::test]
+async fn monthly_limit_resets_on_the_first() {
+    // 2026-11-30T23:59:00Z.
+    let last_minute = 1_796_083_140_000;
+    let clock = Arc::new(AtomicI64::new(last_minute));
+    let h = Harness::with(Options {
+        clock: Some(clock.clone()),
+        ..Options::default()
+    })
+    .await;
+    let (key, _) = create(
+        &h,
+        json!({"name": "monthly", "limit": 0.00001, "limit_reset": "monthly"}),
+    )
+    .await;
+    while chat_with(&h, &key, "openai/gpt-4o-mini").await.status() == 200 {}
+    assert_eq!(
+        chat_with(&h, &key, "openai/gpt-4o-mini").await.status(),
+        402
+    );
+    clock.store(last_minute + 60_000, Ordering::SeqCst);
+    assert_eq!(
+        chat_with(&h, &key, "openai/gpt-4o-mini").await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn abandoned_reservations_are_released_after_the_ttl() {
+    let h = Harness::with(Options {
+        extra_config: "reservation_ttl_s = 60\n",
+        ..Options::default()
+    })
+    .await;
+    let key = h
+        .store
+        .key_by_hash(&switchyard_core::keys::hash_key(&h.key))
+        .await
+        .unwrap()
+        .unwrap();
+    let amount = switchyard_core::money::Money::from_nanos(1_000_000);
+    let amounts = switchyard_server::ledger::Amounts {
+        account: amount,
+        key: amount,
+    };
+    let now = switchyard_server::unix_ms();
+    let reservation = h
+        .state
+        .ledger
+        .reserve(&h.store, &key, amounts, now)
+        .await
+        .unwrap();
+    // A task that died without unwinding: the reservation is never dropped.
+    std::mem::forget(reservation);
+    assert_eq!(h.state.ledger.reserved(&h.account), amount);
+    assert_eq!(h.state.ledger.sweep(now + 59_000), 0, "not before the TTL");
+    assert_eq!(h.state.ledger.sweep(now + 60_000), 1);
+    assert_eq!(
+        h.state.ledger.reserved(&h.account),
+        switchyard_core::money::Money::ZERO
+    );
+}
+
+#[tokio::test]
+async fn per_account_tokens_per_minute() {
+    let clock = Arc::new(AtomicI64::new(WEDNESDAY_NOON));
+    let h = Harness::with(Options {
+        clock: Some(clock.clone()),
+        extra_config: "[limits]\naccount_tokens_per_minute = 10\n",
+        ..Options::default()
+    })
+    .await;
+    // The first request is admitted (nothing used yet) and uses more than 10 tokens.
+    assert_eq!(
+        chat_with(&h, &h.key, "openai/gpt-4o-mini").await.status(),
+        200
+    );
+    let response = chat_with(&h, &h.key, "openai/gpt-4o-mini").await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["x-ratelimit-limit"], "10");
+    assert!(response.text().await.unwrap().contains("tokens per minute"));
+    clock.store(WEDNESDAY_NOON + 60_000, Ordering::SeqCst);
+    assert_eq!(
+        chat_with(&h, &h.key, "openai/gpt-4o-mini").await.status(),
+        200
+    );
+}
