@@ -12,7 +12,6 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::Arc;
 use switchyard_core::catalog::Catalog;
@@ -78,7 +77,7 @@ pub fn endpoint_id(catalog: &Catalog, model: &str, provider_name: &str) -> Strin
 
 /// One row of the activity response, with every field OpenRouter's SDKs require (`cached_tokens`
 /// is required by the Python SDK though not by the OpenAPI document).
-pub fn row_json(catalog: &Catalog, row: &ActivityRow, cached_tokens: i64) -> Value {
+pub fn row_json(catalog: &Catalog, row: &ActivityRow) -> Value {
     let permaslug = catalog
         .model(&row.model)
         .map_or_else(|| row.model.clone(), |m| m.canonical_slug.clone());
@@ -94,7 +93,7 @@ pub fn row_json(catalog: &Catalog, row: &ActivityRow, cached_tokens: i64) -> Val
         "prompt_tokens": row.prompt_tokens,
         "completion_tokens": row.completion_tokens,
         "reasoning_tokens": row.reasoning_tokens,
-        "cached_tokens": cached_tokens,
+        "cached_tokens": row.cached_tokens,
     })
 }
 
@@ -131,26 +130,7 @@ pub async fn activity(
         .activity(&principal.key.account_id, since, until, key_hash.as_deref())
         .await
         .map_err(internal)?;
-    let cached = if rows.is_empty() {
-        HashMap::new()
-    } else {
-        cached_tokens(
-            &state,
-            &principal.key.account_id,
-            since,
-            until,
-            key_hash.as_deref(),
-        )
-        .await
-        .map_err(internal)?
-    };
-    let data: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            let key = (r.date.clone(), r.model.clone(), r.provider_name.clone());
-            row_json(&state.catalog, r, cached.get(&key).copied().unwrap_or(0))
-        })
-        .collect();
+    let data: Vec<Value> = rows.iter().map(|r| row_json(&state.catalog, r)).collect();
     Ok(Json(json!({ "data": data })))
 }
 
@@ -160,34 +140,6 @@ fn internal(e: StoreError) -> HttpError {
         ErrorCode::Internal,
         "Database query failed; try again",
     ))
-}
-
-/// Cached prompt tokens per (date, model, provider) over the window. `ActivityRow` does not carry
-/// them, so this reads the window's records; it goes once the store's aggregate sums them too.
-async fn cached_tokens(
-    state: &AppState,
-    account_id: &str,
-    since: i64,
-    until: i64,
-    key_hash: Option<&str>,
-) -> Result<HashMap<(String, String, String), i64>, StoreError> {
-    let records = state
-        .store
-        .generations_between(Some(account_id), since, until)
-        .await?;
-    let mut sums = HashMap::new();
-    for r in records
-        .iter()
-        .filter(|r| key_hash.is_none_or(|h| r.key_hash == h))
-    {
-        let key = (
-            format_rfc3339_ms(r.created_at_ms)[..10].to_owned(),
-            r.model.clone(),
-            r.provider_name.clone().unwrap_or_default(),
-        );
-        *sums.entry(key).or_insert(0) += r.usage.cached_tokens as i64;
-    }
-    Ok(sums)
 }
 
 /// Columns of the generation CSV export.

@@ -26,6 +26,7 @@ pub struct ActivityRow {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub reasoning_tokens: i64,
+    pub cached_tokens: i64,
 }
 
 impl Store {
@@ -196,7 +197,8 @@ impl Store {
                COUNT(*) AS requests,
                CAST(SUM(prompt_tokens) AS BIGINT) AS prompt,
                CAST(SUM(completion_tokens) AS BIGINT) AS completion,
-               CAST(SUM(reasoning_tokens) AS BIGINT) AS reasoning
+               CAST(SUM(reasoning_tokens) AS BIGINT) AS reasoning,
+               CAST(SUM(cached_tokens) AS BIGINT) AS cached
              FROM generations
              WHERE account_id = $1 AND created_at_ms >= $2 AND created_at_ms < $3 AND ($4 IS NULL OR key_hash = $4)
              GROUP BY created_at_ms / 86400000, model, COALESCE(provider_name, '')
@@ -222,6 +224,7 @@ impl Store {
                     prompt_tokens: r.get("prompt"),
                     completion_tokens: r.get("completion"),
                     reasoning_tokens: r.get("reasoning"),
+                    cached_tokens: r.get("cached"),
                 }
             })
             .collect())

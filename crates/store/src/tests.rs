@@ -761,6 +761,7 @@ async fn activity_by_day_model_and_provider(url: String) {
         prompt_tokens: tokens[0],
         completion_tokens: tokens[1],
         reasoning_tokens: tokens[2],
+        cached_tokens: 0,
     };
     assert_eq!(
         store.activity("acct", d15, d17, None).await.unwrap(),

@@ -72,8 +72,9 @@ fn endpoint_ids_come_from_the_catalog() {
         prompt_tokens: 30,
         completion_tokens: 20,
         reasoning_tokens: 0,
+        cached_tokens: 4,
     };
-    let value = row_json(&catalog, &row, 4);
+    let value = row_json(&catalog, &row);
     assert_eq!(
         value["model_permaslug"],
         catalog.model("openai/gpt-4o-mini").unwrap().canonical_slug
