@@ -5,7 +5,7 @@
 //! request shows up once the recorder has written it (normally within a second).
 
 use crate::auth::Need;
-use crate::error::{HttpError, HttpResult};
+use crate::error::{internal, HttpResult};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -15,9 +15,9 @@ use serde_json::{json, Value};
 use std::io::{self, Write};
 use std::sync::Arc;
 use switchyard_core::catalog::Catalog;
-use switchyard_core::error::{ApiError, ErrorCode};
+use switchyard_core::error::ApiError;
 use switchyard_core::generation::{format_rfc3339_ms, parse_rfc3339_utc_ms, GenerationRecord};
-use switchyard_store::{ActivityRow, StoreError};
+use switchyard_store::ActivityRow;
 
 pub const DAY_MS: i64 = 86_400_000;
 /// How far back `date=` may go, in days before today.
@@ -110,10 +110,7 @@ pub async fn activity(
     Query(query): Query<ActivityQuery>,
 ) -> HttpResult<Json<Value>> {
     let now = state.now_ms();
-    let principal = state
-        .keys
-        .authenticate(&state.store, &headers, Need::Management, now)
-        .await?;
+    let principal = state.authenticate(&headers, Need::Management).await?;
     let (since, until) = window(query.date.as_deref(), now).map_err(ApiError::invalid)?;
     let key_hash = query.api_key_hash.as_deref().filter(|h| !h.is_empty());
     if let Some(hash) = key_hash {
@@ -132,14 +129,6 @@ pub async fn activity(
         .map_err(internal)?;
     let data: Vec<Value> = rows.iter().map(|r| row_json(&state.catalog, r)).collect();
     Ok(Json(json!({ "data": data })))
-}
-
-fn internal(e: StoreError) -> HttpError {
-    tracing::error!(error = %e, "activity query failed");
-    HttpError(ApiError::new(
-        ErrorCode::Internal,
-        "Database query failed; try again",
-    ))
 }
 
 /// Columns of the generation CSV export.

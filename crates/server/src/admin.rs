@@ -4,7 +4,7 @@
 //! process knows and has not written yet (queued generation records, in-memory balances).
 
 use crate::auth::Need;
-use crate::error::HttpResult;
+use crate::error::{internal, HttpResult};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -16,18 +16,13 @@ use switchyard_core::error::{ApiError, ErrorCode};
 use switchyard_core::generation::utc_window_starts;
 use switchyard_core::money::Money;
 
-use crate::keys::internal;
-
 /// `GET /api/v1/key`: the calling key's limits and usage.
 pub async fn current_key(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> HttpResult<Json<Value>> {
     let now = state.now_ms();
-    let principal = state
-        .keys
-        .authenticate(&state.store, &headers, Need::Any, now)
-        .await?;
+    let principal = state.authenticate(&headers, Need::Any).await?;
     let key = state
         .store
         .key_by_hash(&principal.key.hash)
@@ -91,10 +86,7 @@ pub async fn credits(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> HttpResult<Json<Value>> {
-    let principal = state
-        .keys
-        .authenticate(&state.store, &headers, Need::Any, state.now_ms())
-        .await?;
+    let principal = state.authenticate(&headers, Need::Any).await?;
     let account_id = &principal.key.account_id;
     let (credits, usage) = match state.ledger.snapshot(account_id) {
         Some(snapshot) => snapshot,
@@ -125,10 +117,7 @@ pub async fn generation(
     headers: HeaderMap,
     Query(query): Query<GenerationQuery>,
 ) -> HttpResult<Json<Value>> {
-    let principal = state
-        .keys
-        .authenticate(&state.store, &headers, Need::Any, state.now_ms())
-        .await?;
+    let principal = state.authenticate(&headers, Need::Any).await?;
     let Some(id) = query.id.filter(|id| !id.is_empty()) else {
         return Err(ApiError::invalid("Query parameter `id` is required, e.g. ?id=gen-...").into());
     };

@@ -86,7 +86,7 @@ impl From<ByokError> for ApiError {
             ByokError::Store(StoreError::NoSuchAccount(_)) => {
                 ApiError::new(ErrorCode::NotFound, "Account not found")
             }
-            ByokError::Store(e) => internal_error(&e),
+            ByokError::Store(e) => crate::error::store_failure(&e),
             ByokError::Decrypt => {
                 tracing::error!("a stored BYOK credential failed to decrypt");
                 ApiError::new(ErrorCode::Internal, e.to_string())
@@ -94,11 +94,6 @@ impl From<ByokError> for ApiError {
             other => ApiError::invalid(other.to_string()),
         }
     }
-}
-
-fn internal_error(e: &StoreError) -> ApiError {
-    tracing::error!(error = %e, "store query failed");
-    ApiError::new(ErrorCode::Internal, "Database query failed; try again")
 }
 
 fn associated_data(account_id: &str, provider: &str) -> Vec<u8> {
@@ -567,7 +562,7 @@ async fn account_rows(state: &AppState, account_id: &str) -> HttpResult<Vec<(Byo
         .store
         .list_byok(account_id)
         .await
-        .map_err(|e| HttpError(internal_error(&e)))?;
+        .map_err(|e| HttpError(crate::error::store_failure(&e)))?;
     Ok(with_sort_order(rows))
 }
 
@@ -592,10 +587,7 @@ pub async fn list(
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> HttpResult<Json<Value>> {
-    let principal = state
-        .keys
-        .authenticate(&state.store, &headers, Need::Management, state.now_ms())
-        .await?;
+    let principal = state.authenticate(&headers, Need::Management).await?;
     let offset = number(query.offset.as_deref(), 0, usize::MAX).ok_or_else(|| {
         ApiError::invalid("Query parameter `offset` must be a non-negative integer")
     })?;
@@ -630,10 +622,7 @@ pub async fn get_one(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> HttpResult<Json<Value>> {
-    let principal = state
-        .keys
-        .authenticate(&state.store, &headers, Need::Management, state.now_ms())
-        .await?;
+    let principal = state.authenticate(&headers, Need::Management).await?;
     account_rows(&state, &principal.key.account_id)
         .await?
         .into_iter()
@@ -685,10 +674,7 @@ pub async fn create(
     body: Body,
 ) -> HttpResult<(StatusCode, Json<Value>)> {
     let now = state.now_ms();
-    let principal = state
-        .keys
-        .authenticate(&state.store, &headers, Need::Management, now)
-        .await?;
+    let principal = state.authenticate(&headers, Need::Management).await?;
     let bytes = read_body(body).await?;
     // The serde error could quote the body, and so the key: say only what is wrong.
     let parsed: CreateBody = serde_json::from_slice(&bytes).map_err(|_| {
@@ -735,16 +721,13 @@ pub async fn delete(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> HttpResult<Json<Value>> {
-    let principal = state
-        .keys
-        .authenticate(&state.store, &headers, Need::Management, state.now_ms())
-        .await?;
+    let principal = state.authenticate(&headers, Need::Management).await?;
     let account_id = &principal.key.account_id;
     let deleted = state
         .byok
         .remove(&state.store, account_id, &id)
         .await
-        .map_err(|e| HttpError(internal_error(&e)))?;
+        .map_err(|e| HttpError(crate::error::store_failure(&e)))?;
     if !deleted {
         return Err(not_found(&id));
     }

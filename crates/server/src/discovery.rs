@@ -7,7 +7,7 @@
 
 use crate::auth::Need;
 use crate::error::{HttpError, HttpResult};
-use crate::{unix_ms, AppState};
+use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -135,10 +135,7 @@ pub async fn user_models(
     headers: HeaderMap,
     Query(pairs): Pairs,
 ) -> HttpResult<Response> {
-    state
-        .keys
-        .authenticate(&state.store, &headers, Need::Any, unix_ms())
-        .await?;
+    state.authenticate(&headers, Need::Any).await?;
     let query = parse(&pairs)?;
     let page = render_page(
         "/api/v1/models/user",

@@ -39,3 +39,17 @@ impl IntoResponse for HttpError {
 }
 
 pub type HttpResult<T> = Result<T, HttpError>;
+
+/// A database failure as the client sees it: a generic 500 (the cause is logged, never sent).
+pub fn store_failure(e: &switchyard_store::StoreError) -> ApiError {
+    tracing::error!(error = %e, "store query failed");
+    ApiError::new(
+        switchyard_core::error::ErrorCode::Internal,
+        "Database query failed; try again",
+    )
+}
+
+/// [`store_failure`] for handlers that return [`HttpResult`].
+pub fn internal(e: switchyard_store::StoreError) -> HttpError {
+    HttpError(store_failure(&e))
+}

@@ -5,7 +5,7 @@
 //! Extension: `allowed_models` (a list of model ids, or null for all) restricts what a key may call.
 
 use crate::auth::Need;
-use crate::error::{HttpError, HttpResult};
+use crate::error::{internal, HttpError, HttpResult};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -17,18 +17,10 @@ use std::sync::Arc;
 use switchyard_core::error::{ApiError, ErrorCode};
 use switchyard_core::generation::{format_rfc3339_ms, parse_rfc3339_utc_ms, utc_window_starts};
 use switchyard_core::money::Money;
-use switchyard_store::{KeyRow, KeyUpdate, StoreError};
+use switchyard_store::{KeyRow, KeyUpdate};
 
 /// Keys per page of `GET /keys`.
 pub const PAGE: i64 = 100;
-
-pub(crate) fn internal(e: StoreError) -> HttpError {
-    tracing::error!(error = %e, "store query failed");
-    HttpError(ApiError::new(
-        ErrorCode::Internal,
-        "Database query failed; try again",
-    ))
-}
 
 /// The key object with usage windows, as the official SDKs require it.
 pub async fn key_json(state: &AppState, key: &KeyRow, now_ms: i64) -> Result<Value, HttpError> {
@@ -85,10 +77,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> HttpResult<Json<Value>> {
     let now = state.now_ms();
-    let principal = state
-        .keys
-        .authenticate(&state.store, &headers, Need::Management, now)
-        .await?;
+    let principal = state.authenticate(&headers, Need::Management).await?;
     let offset = query.offset.unwrap_or(0).max(0);
     let rows = state
         .store
@@ -240,10 +229,7 @@ pub async fn create(
     body: Option<Json<Value>>,
 ) -> HttpResult<Response> {
     let now = state.now_ms();
-    let principal = state
-        .keys
-        .authenticate(&state.store, &headers, Need::Management, now)
-        .await?;
+    let principal = state.authenticate(&headers, Need::Management).await?;
     let body = object(body)?;
     let fields = parse_fields(&body, now)?;
     let Some(name) = fields.update.name.clone() else {
@@ -286,10 +272,7 @@ pub async fn get_one(
     Path(hash): Path<String>,
 ) -> HttpResult<Json<Value>> {
     let now = state.now_ms();
-    let principal = state
-        .keys
-        .authenticate(&state.store, &headers, Need::Management, now)
-        .await?;
+    let principal = state.authenticate(&headers, Need::Management).await?;
     let key = own_key(&state, &principal.key.account_id, &hash).await?;
     Ok(Json(json!({"data": key_json(&state, &key, now).await?})))
 }
@@ -302,10 +285,7 @@ pub async fn update(
     body: Option<Json<Value>>,
 ) -> HttpResult<Json<Value>> {
     let now = state.now_ms();
-    let principal = state
-        .keys
-        .authenticate(&state.store, &headers, Need::Management, now)
-        .await?;
+    let principal = state.authenticate(&headers, Need::Management).await?;
     let body = object(body)?;
     let fields = parse_fields(&body, now)?;
     let key = state
@@ -326,11 +306,7 @@ pub async fn delete(
     headers: HeaderMap,
     Path(hash): Path<String>,
 ) -> HttpResult<Json<Value>> {
-    let now = state.now_ms();
-    let principal = state
-        .keys
-        .authenticate(&state.store, &headers, Need::Management, now)
-        .await?;
+    let principal = state.authenticate(&headers, Need::Management).await?;
     if hash == principal.key.hash {
         return Err(ApiError::invalid("A management key cannot delete itself").into());
     }

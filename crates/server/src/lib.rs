@@ -85,6 +85,17 @@ impl AppState {
         (self.clock)()
     }
 
+    /// Authenticates the request's key for `need` at the current time.
+    pub async fn authenticate(
+        &self,
+        headers: &axum::http::HeaderMap,
+        need: auth::Need,
+    ) -> Result<auth::Principal, ApiError> {
+        self.keys
+            .authenticate(&self.store, headers, need, self.now_ms())
+            .await
+    }
+
     fn limiter_free_threshold(&self) -> Money {
         self.limiter.config().free_funded_threshold
     }
