@@ -26,7 +26,7 @@ use switchyard_core::money::Money;
 use switchyard_core::pricing::{self, Charge, Cost, Usage};
 use switchyard_core::protocol::openai::{self, StreamStep, StreamTranslator};
 use switchyard_core::protocol::{retryable_status, Outcome, Served};
-use switchyard_core::routing;
+use switchyard_core::routing::{self, ProviderPrefs, RouteRequest};
 use switchyard_core::sse::{SseItem, SseParser, DONE_FRAME, KEEPALIVE_FRAME};
 use tokio::sync::mpsc;
 
@@ -237,7 +237,16 @@ async fn targets(
     request: &ChatRequest,
     account_id: &str,
 ) -> Result<Vec<Target>, ApiError> {
-    let candidates = routing::candidates(&state.catalog, request.models(), &|p| {
+    let body = request.body();
+    let prefs = ProviderPrefs::parse(body.get("provider"), body.get("route"))?;
+    let params: Vec<String> = body.keys().cloned().collect();
+    let route = RouteRequest {
+        models: request.models(),
+        prefs: &prefs,
+        params: &params,
+        seed: rand::random(),
+    };
+    let candidates = routing::plan(&state.catalog, &route, &|p| {
         state.upstreams.contains_key(&p.slug)
     })?;
     let mut targets = Vec::with_capacity(candidates.len());

@@ -108,7 +108,7 @@ async fn fails_over_to_the_next_provider_before_any_byte() {
     h.sim_post("deepinfra", "faults", json!([{"status": 500}]))
         .await;
     let response = h
-        .chat(json!({"model": "meta-llama/llama-3.3-70b-instruct", "messages": user("hi")}))
+        .chat(json!({"model": "meta-llama/llama-3.3-70b-instruct", "messages": user("hi"), "provider": {"sort": "price"}}))
         .await;
     assert_eq!(response.status(), 200);
     let id = response.headers()["x-generation-id"]
@@ -141,4 +141,46 @@ async fn models_list_falls_back_across_models() {
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["model"], "qwen/qwen3-32b");
+}
+
+#[tokio::test]
+async fn provider_preferences_choose_and_constrain_endpoints() {
+    let h = Harness::start().await;
+    let llama = "meta-llama/llama-3.3-70b-instruct";
+    let served_by = |body: serde_json::Value| body["provider"].as_str().unwrap().to_owned();
+    for (provider, want) in [
+        (json!({"order": ["groq"], "allow_fallbacks": false}), "Groq"),
+        (json!({"only": ["together"]}), "Together"),
+        (json!({"ignore": ["deepinfra", "groq"]}), "Together"),
+        (json!({"order": ["Groq"]}), "Groq"),
+    ] {
+        let response = h
+            .chat(json!({"model": llama, "messages": user("hi"), "provider": provider}))
+            .await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(served_by(response.json().await.unwrap()), want);
+    }
+    // With fallbacks off, a failing chosen provider is not replaced by another.
+    h.sim_post("groq", "faults", json!([{"status": 500}])).await;
+    let response = h
+        .chat(json!({"model": llama, "messages": user("hi"), "provider": {"order": ["groq"], "allow_fallbacks": false}}))
+        .await;
+    assert_eq!(response.status(), 502);
+    // Preferences no endpoint satisfies: 404 with the reasons.
+    let response = h
+        .chat(json!({"model": llama, "messages": user("hi"), "provider": {"max_price": {"prompt": 0.01}}}))
+        .await;
+    assert_eq!(response.status(), 404);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["availability"]["code"], "constraint_filtered");
+    assert_eq!(
+        body["error"]["availability"]["excluded_by"],
+        json!(["max_price"])
+    );
+    // Malformed preferences: 400 naming the field.
+    let response = h
+        .chat(json!({"model": llama, "messages": user("hi"), "provider": {"sort": "fastest"}}))
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("provider.sort"));
 }

@@ -126,7 +126,7 @@ async fn stream_failure_before_first_byte_fails_over() {
     h.sim_post("deepinfra", "faults", json!([{"kind": "reset"}]))
         .await;
     let response = h
-        .chat(json!({"model": "meta-llama/llama-3.3-70b-instruct", "messages": user("hi"), "stream": true}))
+        .chat(json!({"model": "meta-llama/llama-3.3-70b-instruct", "messages": user("hi"), "stream": true, "provider": {"sort": "price"}}))
         .await;
     assert_eq!(response.status(), 200);
     let (data, _) = read_sse(response).await;
