@@ -129,20 +129,31 @@ pub async fn count(
     Ok(json_response(to_bytes(&json!({"data": {"count": count}}))))
 }
 
-/// `GET /models/user`: the models the calling key may use (every live model, for now).
+/// `GET /models/user`: the models the calling key may use (its `allowed_models`, if it has one).
 pub async fn user_models(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Query(pairs): Pairs,
 ) -> HttpResult<Response> {
-    state.authenticate(&headers, Need::Any).await?;
+    let principal = state.authenticate(&headers, Need::Any).await?;
     let query = parse(&pairs)?;
-    let page = render_page(
-        "/api/v1/models/user",
-        &query,
-        &state.catalog,
-        &state.discovery.models,
-    );
+    let models = state.catalog.models();
+    let items = query
+        .select(&state.catalog)
+        .into_iter()
+        .filter(|&i| {
+            // A key's allow-list narrows what it may use (by model id, or the id without a variant).
+            principal.key.allowed_models.as_ref().is_none_or(|allowed| {
+                allowed.iter().any(|a| {
+                    a == &models[i].id
+                        || a.rsplit_once(':')
+                            .is_some_and(|(base, _)| base == models[i].id)
+                })
+            })
+        })
+        .map(|i| state.discovery.models[i].clone())
+        .collect();
+    let page = discovery::page("/api/v1/models/user", &query, items);
     Ok(json_response(to_bytes(&page)))
 }
 

@@ -322,6 +322,16 @@ async fn allow_lists_restrict_models() {
     let response = chat_with(&h, &key, "qwen/qwen3-32b").await;
     assert_eq!(response.status(), 403);
     assert!(response.text().await.unwrap().contains("allowed models"));
+    // /models/user lists exactly what the key may use.
+    let (status, listed) = send(&h, reqwest::Method::GET, "/api/v1/models/user", &key, None).await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["openai/gpt-4o-mini"]);
 }
 
 #[tokio::test]
