@@ -477,27 +477,5 @@ fn unavailable(models: &[String], excluded: &[&'static str]) -> ApiError {
     err
 }
 
-/// The simple form used before preferences existed: every enabled endpoint, cheapest first.
-pub fn candidates<'c>(
-    catalog: &'c Catalog,
-    models: &[String],
-    enabled: &dyn Fn(&Provider) -> bool,
-) -> Result<Vec<Candidate<'c>>, ApiError> {
-    let prefs = ProviderPrefs {
-        sort: Some(SortBy::Price),
-        ..ProviderPrefs::default()
-    };
-    plan(
-        catalog,
-        &RouteRequest {
-            models,
-            prefs: &prefs,
-            params: &[],
-            seed: 0,
-        },
-        enabled,
-    )
-}
-
 #[cfg(test)]
 mod tests;

@@ -213,18 +213,6 @@ impl Store {
         Ok(deleted.rows_affected() > 0)
     }
 
-    /// Cost charged to a key since `since_ms` (for daily/weekly/monthly usage windows).
-    pub async fn key_usage_since(&self, hash: &str, since_ms: i64) -> Result<Money> {
-        let nanos: i64 = sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) FROM generations WHERE key_hash = $1 AND created_at_ms >= $2",
-        )
-        .bind(hash)
-        .bind(since_ms)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Money::from_nanos(nanos))
-    }
-
     /// Usage of a key, in total and since each window start (see
     /// `switchyard_core::generation::utc_window_starts`), in one query.
     pub async fn key_usage(

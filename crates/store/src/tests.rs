@@ -555,11 +555,9 @@ async fn write_batch_charges_each_record_once(url: String) {
         Some(3_000)
     );
 
-    assert_eq!(store.key_usage_since("h1", 0).await.unwrap(), nanos(2_005));
-    assert_eq!(
-        store.key_usage_since("h1", 2_000).await.unwrap(),
-        Money::ZERO
-    );
+    let windows = store.key_usage("h1", 0, 2_000, 0).await.unwrap();
+    assert_eq!(windows.daily, nanos(2_005));
+    assert_eq!(windows.weekly, Money::ZERO);
 
     // Records read back as written, BYOK fields and failures included; other accounts see nothing.
     assert_eq!(
@@ -971,7 +969,6 @@ fn futures_are_send(s: Store, r: &GenerationRecord, k: &KeyRow, b: &ByokRow, u: 
     send(s.list_keys(None, true, 0, 1));
     send(s.update_key("h", "a", u, 1));
     send(s.delete_key("h", "a"));
-    send(s.key_usage_since("h", 0));
     send(s.key_usage("h", 0, 0, 0));
     send(s.insert_byok(b));
     send(s.list_byok("a"));

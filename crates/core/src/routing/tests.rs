@@ -287,11 +287,21 @@ fn bundled_catalog_cheapest_first_and_enabled_only() {
     let catalog = Catalog::from_files(crate::catalog::BUNDLED).unwrap();
     let models = vec!["meta-llama/llama-3.3-70b-instruct".to_owned()];
     let three = ["deepinfra", "groq", "together"];
-    let some = candidates(&catalog, &models, &|p| three.contains(&p.slug.as_str())).unwrap();
+    let prefs = ProviderPrefs {
+        sort: Some(SortBy::Price),
+        ..ProviderPrefs::default()
+    };
+    let request = RouteRequest {
+        models: &models,
+        prefs: &prefs,
+        params: &[],
+        seed: 0,
+    };
+    let some = plan(&catalog, &request, &|p| three.contains(&p.slug.as_str())).unwrap();
     let tags: Vec<&str> = some.iter().map(|c| c.endpoint.tag.as_str()).collect();
     assert_eq!(tags, ["deepinfra/turbo", "groq", "together/fp8"]);
     assert_eq!(
-        candidates(&catalog, &models, &|_| false)
+        plan(&catalog, &request, &|_| false)
             .unwrap_err()
             .code
             .status(),
