@@ -13,10 +13,7 @@ async fn chat(h: &Harness, model: &str) -> Value {
         .chat(json!({"model": model, "messages": user("Hello activity")}))
         .await;
     assert_eq!(response.status(), 200);
-    let id = response.headers()["x-generation-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let id = crate::harness::generation_id(&response);
     h.generation(&id).await
 }
 

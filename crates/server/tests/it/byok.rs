@@ -246,10 +246,7 @@ async fn byok_requests_use_the_accounts_key_and_pay_the_fee() {
         )
         .await;
     assert_eq!(response.status(), 200);
-    let id = response.headers()["x-generation-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let id = crate::harness::generation_id(&response);
     let body: Value = response.json().await.unwrap();
     // The upstream saw the account's key, not the platform's.
     let sent = h.sim_requests("openai").await;

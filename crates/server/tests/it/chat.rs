@@ -12,10 +12,7 @@ async fn non_streaming_chat_is_billed_exactly_and_recorded() {
         )
         .await;
     assert_eq!(response.status(), 200);
-    let generation_id = response.headers()["x-generation-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let generation_id = crate::harness::generation_id(&response);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["id"], generation_id.as_str());
     assert!(generation_id.starts_with("gen-"));
@@ -78,10 +75,7 @@ async fn v1_alias_and_key_and_credits_endpoints() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let id = response.headers()["x-generation-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let id = crate::harness::generation_id(&response);
     let cost = h.generation(&id).await["total_cost"].as_f64().unwrap();
     // Wait for the charge to reach the database, which /key reads.
     h.stored_usage_nanos((cost * 1e9).round() as i64).await;
@@ -111,10 +105,7 @@ async fn fails_over_to_the_next_provider_before_any_byte() {
         .chat(json!({"model": "meta-llama/llama-3.3-70b-instruct", "messages": user("hi"), "provider": {"sort": "price"}}))
         .await;
     assert_eq!(response.status(), 200);
-    let id = response.headers()["x-generation-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let id = crate::harness::generation_id(&response);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["provider"], "Groq");
     let record = h.generation(&id).await;

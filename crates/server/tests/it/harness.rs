@@ -288,6 +288,14 @@ pub fn postgres_available(test: &str) -> bool {
     }
 }
 
+/// The `X-Generation-Id` of an inference response (every one carries it).
+pub fn generation_id(response: &reqwest::Response) -> String {
+    response.headers()["x-generation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 pub fn user(text: &str) -> Value {
     json!([{"role": "user", "content": text}])
 }

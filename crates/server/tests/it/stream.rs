@@ -26,10 +26,7 @@ async fn stream_relays_chunks_and_ends_with_usage_then_done() {
     let response = h.chat(json!({"model": "openai/gpt-4o-mini", "messages": user("Stream please"), "stream": true})).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let id = response.headers()["x-generation-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let id = crate::harness::generation_id(&response);
     let (data, _) = read_sse(response).await;
     assert_eq!(data.last().unwrap(), "[DONE]");
     let chunks: Vec<Value> = data[..data.len() - 1]
@@ -106,10 +103,7 @@ async fn upstream_cut_mid_stream_ends_with_the_error_chunk() {
         .chat(json!({"model": "openai/gpt-4o-mini", "messages": user("cut"), "stream": true}))
         .await;
     assert_eq!(response.status(), 200);
-    let id = response.headers()["x-generation-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let id = crate::harness::generation_id(&response);
     let (data, _) = read_sse(response).await;
     assert_ne!(data.last().unwrap(), "[DONE]");
     let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
@@ -149,10 +143,7 @@ async fn client_disconnect_is_charged_for_what_was_generated() {
             json!({"model": "openai/gpt-4o-mini", "messages": user("long story"), "stream": true}),
         )
         .await;
-    let id = response.headers()["x-generation-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let id = crate::harness::generation_id(&response);
     let mut body = response.bytes_stream();
     let mut seen = 0;
     while seen < 5 {
@@ -189,10 +180,7 @@ async fn graceful_shutdown_lets_open_streams_finish() {
         .chat(json!({"model": "openai/gpt-4o-mini", "messages": user("finish me"), "stream": true}))
         .await;
     assert_eq!(response.status(), 200);
-    let id = response.headers()["x-generation-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let id = crate::harness::generation_id(&response);
     h.shutdown();
     let (data, _) = read_sse(response).await;
     assert_eq!(data.last().unwrap(), "[DONE]");

@@ -16,7 +16,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::{
-    admit, invalid, json_body, now_unix, pace_whole, request_id, BodyFault, Invalid, CUT_FLUSH,
+    admit, invalid, json_body, not_json, now_unix, pace_whole, request_id, BodyFault, Invalid,
+    CUT_FLUSH,
 };
 use crate::control::{Behaviour, Sim};
 use crate::generate::{hex, json_for_schema, request_hash, words, Rng};
@@ -41,13 +42,8 @@ pub async fn chat_completions(
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
-    let Ok(value) = serde_json::from_slice::<Value>(&admitted.body) else {
-        return invalid(
-            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
-            None,
-            None,
-        )
-        .into_response();
+    let Some(value) = admitted.json() else {
+        return not_json();
     };
     let chat = match ChatRequest::parse(&value) {
         Ok(chat) => chat,

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{admit, invalid, json_body, pace_whole, Invalid};
+use super::{admit, invalid, json_body, not_json, pace_whole, Invalid};
 use crate::control::Sim;
 use crate::generate::{bytes_hash, Rng};
 use crate::tokenizer;
@@ -62,13 +62,8 @@ pub async fn embeddings(
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
-    let Ok(value) = serde_json::from_slice::<Value>(&admitted.body) else {
-        return invalid(
-            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
-            None,
-            None,
-        )
-        .into_response();
+    let Some(value) = admitted.json() else {
+        return not_json();
     };
     let model = match value.get("model") {
         Some(Value::String(model)) => model.as_str(),

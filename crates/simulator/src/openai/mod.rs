@@ -167,6 +167,23 @@ struct Admitted {
     body_fault: Option<BodyFault>,
 }
 
+impl Admitted {
+    /// The body as JSON; `None` when it is not (answer with [`not_json`]).
+    fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// OpenAI's answer to a body that is not JSON.
+fn not_json() -> Response {
+    invalid(
+        "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
+        None,
+        None,
+    )
+    .into_response()
+}
+
 /// Records the request, checks the API key, and applies the fault it draws (if any); an `Err`
 /// is the response to send instead.
 async fn admit(sim: &Sim, name: &str, request: Request) -> Result<Admitted, Response> {
