@@ -5,6 +5,7 @@
 
 use crate::catalog::{Catalog, Endpoint, Model, Provider};
 use crate::error::ApiError;
+use crate::health::LiveStats;
 use crate::money::Price;
 use serde_json::{json, Map, Value};
 
@@ -83,6 +84,17 @@ pub fn pricing_json(endpoint: &Endpoint) -> Value {
 
 /// OpenRouter's `PublicEndpoint`. Live statistics are `null` until this gateway measures them.
 pub fn endpoint_json(model: &Model, endpoint: &Endpoint, provider: &Provider) -> Value {
+    endpoint_json_live(model, endpoint, provider, &LiveStats::default())
+}
+
+/// [`endpoint_json`] with what the gateway measured: uptime in percent, time to first token in
+/// milliseconds and throughput in tokens per second.
+pub fn endpoint_json_live(
+    model: &Model,
+    endpoint: &Endpoint,
+    provider: &Provider,
+    live: &LiveStats,
+) -> Value {
     json!({
         "name": format!("{} | {}", provider.name, model.canonical_slug),
         "model_id": model.id,
@@ -96,12 +108,12 @@ pub fn endpoint_json(model: &Model, endpoint: &Endpoint, provider: &Provider) ->
         "max_prompt_tokens": endpoint.max_prompt_tokens,
         "supported_parameters": endpoint.supported_parameters,
         "status": endpoint.status,
-        "uptime_last_30m": null,
-        "uptime_last_5m": null,
-        "uptime_last_1d": null,
+        "uptime_last_30m": live.uptime_30m,
+        "uptime_last_5m": live.uptime_5m,
+        "uptime_last_1d": live.uptime_1d,
         "supports_implicit_caching": endpoint.supports_implicit_caching,
-        "latency_last_30m": null,
-        "throughput_last_30m": null,
+        "latency_last_30m": live.latency_30m,
+        "throughput_last_30m": live.throughput_30m,
         // Required by the official SDKs though not by the OpenAPI document.
         "service_tier": null,
         "native_tools": {},
@@ -120,13 +132,22 @@ fn tool_choice_support(endpoint: &Endpoint) -> Value {
 
 /// The `data` of `/models/{author}/{slug}/endpoints`.
 pub fn endpoints_json(catalog: &Catalog, model: &Model) -> Value {
+    endpoints_json_live(catalog, model, &|_| LiveStats::default())
+}
+
+/// [`endpoints_json`] with each endpoint's live statistics.
+pub fn endpoints_json_live(
+    catalog: &Catalog,
+    model: &Model,
+    live: &dyn Fn(&Endpoint) -> LiveStats,
+) -> Value {
     let endpoints: Vec<Value> = model
         .endpoints
         .iter()
         .filter_map(|e| {
             catalog
                 .provider(&e.provider)
-                .map(|p| endpoint_json(model, e, p))
+                .map(|p| endpoint_json_live(model, e, p, &live(e)))
         })
         .collect();
     json!({

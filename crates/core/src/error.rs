@@ -12,6 +12,8 @@ use std::borrow::Cow;
 pub enum ErrorCode {
     /// Malformed JSON, a missing or invalid field.
     InvalidRequest,
+    /// The prompt does not fit the serving endpoint's context window (a larger one may take it).
+    ContextLengthExceeded,
     /// The requested model is not in the catalog.
     ModelNotFound,
     /// The model exists but no enabled endpoint can serve it.
@@ -42,7 +44,9 @@ impl ErrorCode {
     /// The HTTP status, which is also `error.code` in the envelope.
     pub fn status(self) -> u16 {
         match self {
-            ErrorCode::InvalidRequest | ErrorCode::ModelNotFound => 400,
+            ErrorCode::InvalidRequest
+            | ErrorCode::ContextLengthExceeded
+            | ErrorCode::ModelNotFound => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::PaymentRequired => 402,
             ErrorCode::Forbidden => 403,
@@ -60,6 +64,7 @@ impl ErrorCode {
     pub fn error_type(self) -> &'static str {
         match self {
             ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::ContextLengthExceeded => "context_length_exceeded",
             ErrorCode::ModelNotFound | ErrorCode::NoEndpoints | ErrorCode::NotFound => "not_found",
             ErrorCode::Unauthorized => "authentication",
             ErrorCode::PaymentRequired => "payment_required",

@@ -13,10 +13,14 @@ pub struct Attempt {
     pub provider_name: String,
     pub endpoint_tag: String,
     pub model_permaslug: String,
+    /// The catalog model id that was tried (`models` fallbacks differ from the served one).
+    pub model_id: String,
     /// Upstream HTTP status; `None` when no response came (connect error, reset, timeout).
     pub status: Option<u16>,
     pub latency_ms: u64,
     pub upstream_id: Option<String>,
+    /// Sent with the account's own credential.
+    pub is_byok: bool,
 }
 
 /// Everything known about one generation.
@@ -70,7 +74,7 @@ impl GenerationRecord {
                     "provider_name": a.provider_name,
                     "status": a.status,
                     "latency": a.latency_ms,
-                    "is_byok": self.is_byok,
+                    "is_byok": a.is_byok,
                 })
             })
             .collect();

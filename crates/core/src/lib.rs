@@ -9,6 +9,7 @@
 //! - [`pricing`]: usage times prices.
 //! - [`routing`]: which endpoints may serve a request, in which order.
 //! - [`generation`]: the generation record and its `/generation` rendering.
+//! - [`health`]: per-endpoint live uptime, latency, throughput and circuit breaking.
 //! - [`sse`], [`tokens`], [`keys`]: the SSE codec, token estimates, key format and ids.
 //!
 //! Architecture invariant: this crate does no IO and depends on no runtime (no tokio, HTTP or SQL),
@@ -21,6 +22,7 @@ pub mod chat;
 pub mod discovery;
 pub mod error;
 pub mod generation;
+pub mod health;
 pub mod keys;
 pub mod money;
 pub mod pricing;

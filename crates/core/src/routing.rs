@@ -9,8 +9,9 @@
 
 use crate::catalog::{Catalog, Endpoint, Model, Provider};
 use crate::error::{ApiError, ErrorCode};
+use crate::health::{Gate, LiveStats, Percentiles};
 use crate::money::Price;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// One endpoint that may serve the request.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +38,37 @@ pub struct MaxPrice {
     pub image: Option<Price>,
 }
 
+/// Bounds on live percentiles (`preferred_min_throughput`, `preferred_max_latency`); a number
+/// means p50. Endpoints that miss one are tried after those that do not.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Thresholds {
+    pub p50: Option<f64>,
+    pub p75: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+impl Thresholds {
+    fn is_empty(&self) -> bool {
+        *self == Thresholds::default()
+    }
+
+    /// Whether measured percentiles violate a bound: above it (`max`) or below it (not `max`).
+    /// An endpoint without measurements misses nothing.
+    fn missed(&self, measured: Option<Percentiles>, max: bool) -> bool {
+        let Some(m) = measured else {
+            return false;
+        };
+        let miss = |bound: Option<f64>, value: f64| {
+            bound.is_some_and(|b| if max { value > b } else { value < b })
+        };
+        miss(self.p50, m.p50)
+            || miss(self.p75, m.p75)
+            || miss(self.p90, m.p90)
+            || miss(self.p99, m.p99)
+    }
+}
+
 /// The request's `provider` object (and the deprecated `route`), parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderPrefs {
@@ -53,6 +85,10 @@ pub struct ProviderPrefs {
     pub sort: Option<SortBy>,
     /// `partition: "none"`: sort endpoints of all models together instead of model by model.
     pub partition_none: bool,
+    /// Tokens per second.
+    pub preferred_min_throughput: Thresholds,
+    /// Milliseconds to the first token (the request gives seconds).
+    pub preferred_max_latency: Thresholds,
 }
 
 impl Default for ProviderPrefs {
@@ -69,6 +105,8 @@ impl Default for ProviderPrefs {
             max_price: MaxPrice::default(),
             sort: None,
             partition_none: false,
+            preferred_min_throughput: Thresholds::default(),
+            preferred_max_latency: Thresholds::default(),
         }
     }
 }
@@ -197,12 +235,124 @@ impl ProviderPrefs {
                     .map(|p| Price::from_picos(p.picos().saturating_mul(1_000_000))),
             };
         }
+        prefs.preferred_min_throughput = thresholds(obj, "preferred_min_throughput", 1.0)?;
+        prefs.preferred_max_latency = thresholds(obj, "preferred_max_latency", 1000.0)?;
         Ok(prefs)
+    }
+
+    /// Parses the request's preferences on top of account-wide defaults (`provider` objects as
+    /// JSON): the request's fields win, except that `ignore` lists add up and `only` lists must
+    /// both allow a provider.
+    pub fn parse_with_defaults(
+        provider: Option<&Value>,
+        route: Option<&Value>,
+        defaults: Option<&Value>,
+    ) -> Result<ProviderPrefs, ApiError> {
+        let Some(Value::Object(defaults)) = defaults else {
+            return ProviderPrefs::parse(provider, route);
+        };
+        let request = match provider {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(request)) => request.clone(),
+            Some(_) => return Err(ApiError::invalid("`provider` must be an object")),
+        };
+        let mut merged = defaults.clone();
+        for (field, value) in request {
+            let combined = match (field.as_str(), merged.get(&field), &value) {
+                ("ignore", Some(Value::Array(a)), Value::Array(b)) => {
+                    let mut all = a.clone();
+                    all.extend(b.iter().filter(|v| !a.contains(v)).cloned());
+                    Value::Array(all)
+                }
+                ("only", Some(Value::Array(a)), Value::Array(b)) if !a.is_empty() => {
+                    let lower = |v: &Value| v.as_str().map(|s| s.trim().to_lowercase());
+                    let allowed: Vec<Option<String>> = a.iter().map(lower).collect();
+                    let both: Vec<Value> = b
+                        .iter()
+                        .filter(|v| allowed.contains(&lower(v)))
+                        .cloned()
+                        .collect();
+                    // Nothing both lists allow: keep a name no provider has, so the request
+                    // fails as filtered instead of escaping the account's allow-list.
+                    if both.is_empty() && !b.is_empty() {
+                        json!(["\u{0}none"])
+                    } else {
+                        Value::Array(both)
+                    }
+                }
+                _ => value,
+            };
+            merged.insert(field, combined);
+        }
+        ProviderPrefs::parse(Some(&Value::Object(merged)), route)
+    }
+}
+
+/// `preferred_*` as a number (p50) or an object of percentiles, scaled into internal units.
+fn thresholds(obj: &Map<String, Value>, field: &str, scale: f64) -> Result<Thresholds, ApiError> {
+    let bad = || {
+        ApiError::invalid(format!(
+            "`provider.{field}` must be a non-negative number or an object {{p50, p75, p90, p99}}"
+        ))
+    };
+    let number = |v: &Value| -> Result<f64, ApiError> {
+        v.as_f64()
+            .filter(|n| *n >= 0.0)
+            .map(|n| n * scale)
+            .ok_or_else(bad)
+    };
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(Thresholds::default()),
+        Some(Value::Object(p)) => {
+            let get = |k: &str| -> Result<Option<f64>, ApiError> {
+                match p.get(k) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(v) => number(v).map(Some),
+                }
+            };
+            if let Some(k) = p
+                .keys()
+                .find(|k| !["p50", "p75", "p90", "p99"].contains(&k.as_str()))
+            {
+                return Err(ApiError::invalid(format!(
+                    "`provider.{field}.{k}` is not a percentile; use p50, p75, p90 or p99"
+                )));
+            }
+            Ok(Thresholds {
+                p50: get("p50")?,
+                p75: get("p75")?,
+                p90: get("p90")?,
+                p99: get("p99")?,
+            })
+        }
+        Some(v) => Ok(Thresholds {
+            p50: Some(number(v)?),
+            ..Thresholds::default()
+        }),
+    }
+}
+
+/// What the gateway has observed of endpoints: whether they may take traffic, and how fast they
+/// are. Routing stays pure; the server answers from its in-memory statistics.
+pub trait Observed {
+    fn gate(&self, candidate: &Candidate) -> Gate;
+    fn stats(&self, candidate: &Candidate) -> LiveStats;
+}
+
+/// No observations: every endpoint is up and unmeasured.
+pub struct Unobserved;
+
+impl Observed for Unobserved {
+    fn gate(&self, _: &Candidate) -> Gate {
+        Gate::Up
+    }
+    fn stats(&self, _: &Candidate) -> LiveStats {
+        LiveStats::default()
     }
 }
 
 /// What the routing decision needs to know about the request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RouteRequest<'a> {
     /// Models in the order to try (`model`, then `models`).
     pub models: &'a [String],
@@ -211,6 +361,29 @@ pub struct RouteRequest<'a> {
     pub params: &'a [String],
     /// Seed of the default load balancing (random per request in production).
     pub seed: u64,
+    /// Estimated prompt tokens: endpoints with a smaller context cannot serve the request.
+    pub prompt_tokens: u64,
+    pub observed: &'a dyn Observed,
+    /// Unix milliseconds, to turn a down endpoint's recovery time into a `Retry-After`.
+    pub now_ms: i64,
+}
+
+/// How the candidates were chosen, for `openrouter_metadata`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// The default: inverse-square price weighting among healthy endpoints.
+    LoadBalanced,
+    /// An explicit `sort`, variant or `order`.
+    Sorted,
+}
+
+/// The routing decision: candidates in order, and how many endpoints were considered.
+#[derive(Debug, Clone)]
+pub struct Plan<'c> {
+    pub candidates: Vec<Candidate<'c>>,
+    pub strategy: Strategy,
+    /// Endpoints of the requested models whose providers are enabled, before any filter.
+    pub considered: usize,
 }
 
 /// Parameters that restrict endpoints even without `require_parameters`.
@@ -258,11 +431,12 @@ pub fn plan<'c>(
     catalog: &'c Catalog,
     request: &RouteRequest<'_>,
     enabled: &dyn Fn(&Provider) -> bool,
-) -> Result<Vec<Candidate<'c>>, ApiError> {
+) -> Result<Plan<'c>, ApiError> {
     let prefs = request.prefs;
     let mut groups: Vec<Vec<Candidate<'c>>> = Vec::new();
     let mut excluded: Vec<&'static str> = Vec::new();
     let mut any_sort = prefs.sort;
+    let mut considered = 0;
     for requested in request.models {
         let Some(model) = resolve_model(catalog, requested) else {
             return Err(ApiError::model_not_found(requested));
@@ -281,7 +455,8 @@ pub fn plan<'c>(
             if !enabled(provider) {
                 continue;
             }
-            match exclusion(prefs, request.params, provider, endpoint) {
+            considered += 1;
+            match exclusion(request, provider, endpoint) {
                 Some(reason) => {
                     if !excluded.contains(&reason) {
                         excluded.push(reason);
@@ -295,12 +470,16 @@ pub fn plan<'c>(
             }
         }
         soft_filter(&mut group, request.params);
-        order_group(&mut group, prefs, sort, request.seed);
+        order_group(&mut group, request, sort);
         groups.push(group);
     }
     let mut out: Vec<Candidate<'c>> = if prefs.partition_none && any_sort.is_some() {
         let mut all: Vec<Candidate<'c>> = groups.into_iter().flatten().collect();
-        sort_by(&mut all, any_sort.unwrap_or(SortBy::Price));
+        sort_by(
+            &mut all,
+            any_sort.unwrap_or(SortBy::Price),
+            request.observed,
+        );
         all
     } else {
         groups.into_iter().flatten().collect()
@@ -318,19 +497,118 @@ pub fn plan<'c>(
             out.retain(|c| rank(c).is_some());
         }
     }
+    demote_slow(&mut out, request);
     if out.is_empty() {
         return Err(unavailable(request.models, &excluded));
     }
-    Ok(out)
+    skip_down(&mut out, request)?;
+    let strategy = if any_sort.is_some() || !prefs.order.is_empty() {
+        Strategy::Sorted
+    } else {
+        Strategy::LoadBalanced
+    };
+    Ok(Plan {
+        candidates: out,
+        strategy,
+        considered,
+    })
+}
+
+/// Endpoints that miss `preferred_min_throughput` or `preferred_max_latency` go to the back,
+/// keeping their relative order; they are never dropped.
+fn demote_slow(out: &mut [Candidate], request: &RouteRequest) {
+    let prefs = request.prefs;
+    if prefs.preferred_min_throughput.is_empty() && prefs.preferred_max_latency.is_empty() {
+        return;
+    }
+    out.sort_by_cached_key(|c| {
+        let stats = request.observed.stats(c);
+        prefs
+            .preferred_min_throughput
+            .missed(stats.throughput_30m, false)
+            || prefs.preferred_max_latency.missed(stats.latency_30m, true)
+    });
+}
+
+/// Drops endpoints that are down (a tripped breaker or a provider's Retry-After). When every
+/// candidate is down the request fails at once, retryable, instead of hammering them.
+fn skip_down(out: &mut Vec<Candidate>, request: &RouteRequest) -> Result<(), ApiError> {
+    let gates: Vec<Gate> = out.iter().map(|c| request.observed.gate(c)).collect();
+    if gates.iter().any(|g| !matches!(g, Gate::Down { .. })) {
+        let mut gates = gates.iter();
+        out.retain(|_| !matches!(gates.next(), Some(Gate::Down { .. })));
+        return Ok(());
+    }
+    let until = gates
+        .iter()
+        .filter_map(|g| match g {
+            Gate::Down { until_ms, .. } => Some(*until_ms),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(0);
+    let rate_limited = gates.iter().all(|g| {
+        matches!(
+            g,
+            Gate::Down {
+                rate_limited: true,
+                ..
+            }
+        )
+    });
+    let retry_after = (until.saturating_sub(request.now_ms).max(0) as u64)
+        .div_ceil(1000)
+        .max(1);
+    Err(all_down(request.models, out, retry_after, rate_limited))
+}
+
+/// Every candidate is down: 429 `capacity_exhausted` when providers asked us to back off,
+/// 503 `temporarily_unavailable` when they are failing; either way retryable after `retry_after` s.
+fn all_down(
+    models: &[String],
+    out: &[Candidate],
+    retry_after: u64,
+    rate_limited: bool,
+) -> ApiError {
+    let requested = models.first().map(String::as_str).unwrap_or("");
+    let mut providers: Vec<&str> = out.iter().map(|c| c.provider.slug.as_str()).collect();
+    providers.dedup();
+    let (code, availability, message) = if rate_limited {
+        (
+            ErrorCode::RateLimited,
+            "capacity_exhausted",
+            format!(
+                "Every provider of {requested} is rate limited; retry after the Retry-After delay"
+            ),
+        )
+    } else {
+        (
+            ErrorCode::UpstreamOverloaded,
+            "temporarily_unavailable",
+            format!("Every provider of {requested} is failing right now; retry shortly"),
+        )
+    };
+    let mut err = ApiError::new(code, message);
+    err.availability = Some(Box::new(json!({
+        "code": availability,
+        "retryable": true,
+        "requested_models": models,
+        "retry_after": retry_after,
+        "affected_providers": providers,
+        "docs_url": "https://openrouter.ai/docs/api-reference/errors",
+    })));
+    err.retry_after = Some(retry_after);
+    err
 }
 
 /// Why an endpoint may not serve this request, if it may not.
 fn exclusion(
-    prefs: &ProviderPrefs,
-    params: &[String],
+    request: &RouteRequest,
     provider: &Provider,
     endpoint: &Endpoint,
 ) -> Option<&'static str> {
+    let prefs = request.prefs;
+    let params = request.params;
     if !prefs.only.is_empty() && !prefs.only.iter().any(|o| matches(o, provider, endpoint)) {
         return Some("allowed_providers");
     }
@@ -362,6 +640,9 @@ fn exclusion(
         || over(m.image, p.image)
     {
         return Some("max_price");
+    }
+    if endpoint.context_length > 0 && request.prompt_tokens > endpoint.context_length {
+        return Some("context_length");
     }
     if prefs.require_parameters {
         let missing = params
@@ -399,28 +680,52 @@ fn price_key(c: &Candidate) -> i128 {
     c.endpoint.pricing.prompt.picos() as i128 + c.endpoint.pricing.completion.picos() as i128
 }
 
-fn sort_by(group: &mut [Candidate], by: SortBy) {
+/// Sorts by price, or by live p50 throughput (highest first) or latency (lowest first). Ties and
+/// unmeasured endpoints fall back to price, so a fresh gateway sorts like `:floor`; measured
+/// endpoints come before unmeasured ones, degraded catalog status last.
+fn sort_by(group: &mut [Candidate], by: SortBy, observed: &dyn Observed) {
     match by {
         SortBy::Price => group.sort_by_key(price_key),
-        // No live statistics yet: endpoints OpenRouter reports as degraded go last, otherwise
-        // the catalog's order stands.
         SortBy::Throughput | SortBy::Latency => {
-            group.sort_by_key(|c| std::cmp::Reverse(c.endpoint.status))
+            group.sort_by_cached_key(|c| {
+                let stats = observed.stats(c);
+                let measured = match by {
+                    // Negated so that the highest throughput sorts first.
+                    SortBy::Throughput => stats.throughput_30m.map(|p| -p.p50),
+                    _ => stats.latency_30m.map(|p| p.p50),
+                };
+                (
+                    std::cmp::Reverse(c.endpoint.status),
+                    measured.is_none(),
+                    // Whole units keep the ordering total (f64 is not Ord) and ties real.
+                    measured.map_or(0, |m| m.round() as i64),
+                    price_key(c),
+                )
+            });
         }
     }
 }
 
 /// Orders one model's endpoints: an explicit sort, or the default load balancing.
-fn order_group(group: &mut [Candidate], prefs: &ProviderPrefs, sort: Option<SortBy>, seed: u64) {
+fn order_group(group: &mut [Candidate], request: &RouteRequest, sort: Option<SortBy>) {
     if let Some(by) = sort {
-        sort_by(group, by);
+        sort_by(group, by, request.observed);
         return;
     }
     group.sort_by_key(price_key);
-    if !prefs.order.is_empty() || group.len() < 2 {
+    if !request.prefs.order.is_empty() || group.len() < 2 {
         return;
     }
-    let first = weighted_pick(group, seed);
+    // Endpoints in an outage do not take part in the draw (they are dropped later, unless
+    // every endpoint is down).
+    let up: Vec<usize> = (0..group.len())
+        .filter(|&i| !matches!(request.observed.gate(&group[i]), Gate::Down { .. }))
+        .collect();
+    if up.len() < 2 {
+        return;
+    }
+    let pool: Vec<Candidate> = up.iter().map(|&i| group[i]).collect();
+    let first = up[weighted_pick(&pool, request.seed)];
     group[..=first].rotate_right(1);
 }
 

@@ -1,12 +1,18 @@
 //! `POST /api/v1/chat/completions`: authenticate, validate, route, reserve, then try candidates in
 //! order until one answers, and relay the answer (whole or as a stream) with accounting.
 //!
-//! Failover happens only while the client has seen nothing: before a non-streaming response is
-//! sent, or before the stream's headers are committed. Once a stream is committed, an upstream
-//! failure ends it with OpenRouter's mid-stream error chunk.
+//! Failover happens while the client has seen no generated content: before a non-streaming
+//! response is sent, and in a stream until the first content chunk (keep-alive comments may have
+//! committed the 200 by then; what an abandoned attempt sent is discarded). After content, an
+//! upstream failure ends the stream with OpenRouter's mid-stream error chunk.
+//!
+//! Every attempt's outcome feeds the endpoint's live health ([`crate::health`]): failures can trip
+//! its breaker or start a Retry-After cooldown, successes report time to first token and
+//! throughput.
 
 use crate::auth::{Need, Principal};
 use crate::error::HttpError;
+use crate::health::endpoint_key;
 use crate::ledger::{Amounts, Reservation};
 use crate::AppState;
 use axum::body::Body;
@@ -16,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Limited};
+use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_core::catalog::Pricing;
@@ -26,9 +33,9 @@ use switchyard_core::money::Money;
 use switchyard_core::pricing::{self, Charge, Cost, Usage};
 use switchyard_core::protocol::openai::{self, StreamStep, StreamTranslator};
 use switchyard_core::protocol::{retryable_status, Outcome, Served};
-use switchyard_core::routing::{self, ProviderPrefs, RouteRequest};
+use switchyard_core::routing::{self, ProviderPrefs, RouteRequest, Strategy};
 use switchyard_core::sse::{SseItem, SseParser, DONE_FRAME, KEEPALIVE_FRAME};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// One endpoint to try, with everything needed to call and bill it (owned: it outlives the handler).
 #[derive(Debug, Clone)]
@@ -45,6 +52,17 @@ struct Target {
     api_key: Option<String>,
     /// Served with the account's own credential for this provider.
     is_byok: bool,
+    /// The endpoint's entry in the health book.
+    health_key: String,
+}
+
+/// The routing decision as dispatch uses it.
+#[derive(Debug)]
+struct Routed {
+    targets: Vec<Target>,
+    strategy: Strategy,
+    /// Endpoints of the requested models at enabled providers, before filters.
+    considered: usize,
 }
 
 /// Per-request facts that end up in the generation record.
@@ -60,6 +78,8 @@ struct RequestCtx {
     external_user: Option<String>,
     session_id: Option<String>,
     streamed: bool,
+    /// `X-OpenRouter-Metadata: enabled`: explain the routing decision in the response.
+    want_metadata: bool,
 }
 
 pub async fn chat_completions(
@@ -88,7 +108,7 @@ async fn handle(
     let request = ChatRequest::parse(&bytes)?;
     check_allowed(&state, &principal, &request)?;
     let key = &principal.key;
-    let targets = targets(&state, &request, &key.account_id).await?;
+    let routed = route(&state, &request, &key.account_id, now_ms).await?;
 
     // The worst case over the candidates, as the account pays it (a BYOK fee, or the full price)
     // and as it counts against the key's limit (plus the BYOK usage when the limit includes it).
@@ -96,7 +116,7 @@ async fn handle(
         account: Money::ZERO,
         key: Money::ZERO,
     };
-    for t in &targets {
+    for t in &routed.targets {
         let worst = pricing::worst_case(
             &t.pricing,
             request.prompt_estimate(),
@@ -119,7 +139,7 @@ async fn handle(
         .ledger
         .reserve(&state.store, key, amounts, now_ms)
         .await?;
-    let free = targets.iter().any(|t| t.model_id.ends_with(":free"));
+    let free = routed.targets.iter().any(|t| t.model_id.ends_with(":free"));
     let granted = state
         .ledger
         .snapshot(&key.account_id)
@@ -156,15 +176,25 @@ async fn handle(
             .map(str::to_owned)
             .or_else(|| header("x-session-id")),
         streamed: request.stream(),
+        want_metadata: header("x-openrouter-metadata")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("enabled")),
     };
-    if request.stream() {
-        return start_stream(state, ctx, request, targets, reservation).await;
-    }
-    // The generation runs to completion in its own task even if the client goes away: the upstream
-    // bills it regardless, so it is recorded and charged like any other.
-    let task = tokio::spawn(complete(state, ctx, request, targets, reservation));
-    task.await
-        .unwrap_or_else(|_| Err(ApiError::new(ErrorCode::Internal, "Request task failed")))
+    let generation_id = ctx.generation_id.clone();
+    let result = if request.stream() {
+        start_stream(state, ctx, request, routed, reservation).await
+    } else {
+        // The generation runs to completion in its own task even if the client goes away: the
+        // upstream bills it regardless, so it is recorded and charged like any other.
+        let task = tokio::spawn(complete(state, ctx, request, routed, reservation));
+        task.await
+            .unwrap_or_else(|_| Err(ApiError::new(ErrorCode::Internal, "Request task failed")))
+    };
+    // Failed generations have a record too; the id lets the client look it up.
+    Ok(result.unwrap_or_else(|err| {
+        let mut response = HttpError(err).into_response();
+        insert_generation_id(response.headers_mut(), &generation_id);
+        response
+    }))
 }
 
 /// Refuses models outside the key's allow-list (compared as requested and as resolved).
@@ -232,25 +262,37 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
 
 /// The endpoints to try, in order. Where the account has its own credential for a provider, that
 /// endpoint is tried with it first (BYOK), then with the platform's key.
-async fn targets(
+async fn route(
     state: &AppState,
     request: &ChatRequest,
     account_id: &str,
-) -> Result<Vec<Target>, ApiError> {
+    now_ms: i64,
+) -> Result<Routed, ApiError> {
     let body = request.body();
-    let prefs = ProviderPrefs::parse(body.get("provider"), body.get("route"))?;
+    let prefs = ProviderPrefs::parse_with_defaults(
+        body.get("provider"),
+        body.get("route"),
+        state.routing.defaults_for(account_id),
+    )?;
     let params: Vec<String> = body.keys().cloned().collect();
-    let route = RouteRequest {
-        models: request.models(),
-        prefs: &prefs,
-        params: &params,
-        seed: rand::random(),
+    // In its own scope: the view of the health book is not held across the awaits below.
+    let plan = {
+        let observed = state.health.at(now_ms);
+        let route = RouteRequest {
+            models: request.models(),
+            prefs: &prefs,
+            params: &params,
+            seed: rand::random(),
+            prompt_tokens: request.prompt_estimate(),
+            observed: &observed,
+            now_ms,
+        };
+        routing::plan(&state.catalog, &route, &|p| {
+            state.upstreams.contains_key(&p.slug)
+        })?
     };
-    let candidates = routing::plan(&state.catalog, &route, &|p| {
-        state.upstreams.contains_key(&p.slug)
-    })?;
-    let mut targets = Vec::with_capacity(candidates.len());
-    for c in candidates {
+    let mut targets = Vec::with_capacity(plan.candidates.len());
+    for c in &plan.candidates {
         let Some(upstream) = state.upstreams.get(&c.provider.slug) else {
             continue;
         };
@@ -266,6 +308,7 @@ async fn targets(
             url: format!("{}{}", upstream.base_url, openai::CHAT_PATH),
             api_key: upstream.api_key.as_ref().map(|k| k.expose().to_owned()),
             is_byok: false,
+            health_key: endpoint_key(&c.model.id, &c.endpoint.tag),
         };
         if state.byok.enabled() {
             if let Some(own) = state
@@ -282,7 +325,11 @@ async fn targets(
         }
         targets.push(target);
     }
-    Ok(targets)
+    Ok(Routed {
+        targets,
+        strategy: plan.strategy,
+        considered: plan.considered,
+    })
 }
 
 /// Output tokens to reserve for: the client's cap, else the most the endpoint can emit.
@@ -298,10 +345,121 @@ fn max_output(request: &ChatRequest, target: &Target) -> u64 {
     }
 }
 
-/// Why one attempt failed, and whether the next candidate may be tried.
+/// Why one attempt failed.
 struct Failure {
     err: ApiError,
-    retryable: bool,
+    kind: FailureKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailureKind {
+    /// The provider's fault (429, 5xx, timeout, connection, unreadable answer): try the next one.
+    Provider,
+    /// The provider says the prompt is too long: only a larger context may take it.
+    ContextLength,
+    /// The provider refused the provider's credential (401/402/403): try the next endpoint, but
+    /// with an account's own key it says nothing about the endpoint's health.
+    Credential,
+    /// The request itself is wrong; it would fail anywhere.
+    Request,
+}
+
+impl Failure {
+    fn provider(err: ApiError) -> Failure {
+        Failure {
+            err,
+            kind: FailureKind::Provider,
+        }
+    }
+}
+
+/// The attempts of one request: which endpoints may still be tried, and what happened so far.
+struct Dispatch<'s> {
+    state: &'s AppState,
+    attempts: Vec<Attempt>,
+    last_err: Option<ApiError>,
+    /// After a context-length rejection, only endpoints with more context than this are tried.
+    min_context: Option<u64>,
+    stopped: bool,
+}
+
+impl<'s> Dispatch<'s> {
+    fn new(state: &'s AppState) -> Dispatch<'s> {
+        Dispatch {
+            state,
+            attempts: Vec::new(),
+            last_err: None,
+            min_context: None,
+            stopped: false,
+        }
+    }
+
+    /// Whether `target` may be tried now (this grants a half-open endpoint's single probe).
+    fn begin(&self, target: &Target) -> bool {
+        if self.min_context.is_some_and(|c| target.context_length <= c) {
+            return false;
+        }
+        self.state
+            .health
+            .try_begin(&target.health_key, self.state.now_ms())
+    }
+
+    /// Records a failed attempt; afterwards `stopped` says whether to give up.
+    fn failed(&mut self, target: &Target, failure: Failure) {
+        let now = self.state.now_ms();
+        match failure.kind {
+            FailureKind::Provider => {
+                let retry_after = failure.err.retry_after.map(|s| s.saturating_mul(1000));
+                self.state
+                    .health
+                    .failure(&target.health_key, now, retry_after);
+            }
+            FailureKind::Credential if !target.is_byok => {
+                self.state.health.failure(&target.health_key, now, None);
+            }
+            FailureKind::Credential => {}
+            FailureKind::ContextLength => {
+                self.min_context = Some(self.min_context.unwrap_or(0).max(target.context_length));
+            }
+            FailureKind::Request => self.stopped = true,
+        }
+        tracing::warn!(
+            provider = %target.provider_name, endpoint = %target.tag,
+            error = %failure.err.message, "upstream attempt failed"
+        );
+        self.last_err = Some(failure.err);
+    }
+
+    /// A successful generation: its speed goes into the endpoint's statistics.
+    fn succeeded(&self, target: &Target, ttft: Duration, output_tokens: u64, generating: Duration) {
+        let tokens_per_s = (output_tokens > 0 && generating > Duration::from_millis(1))
+            .then(|| output_tokens as f64 / generating.as_secs_f64());
+        self.state.health.success(
+            &target.health_key,
+            self.state.now_ms(),
+            Some(ttft.as_secs_f64() * 1000.0),
+            tokens_per_s,
+        );
+    }
+
+    /// The error for the client once nothing is left to try.
+    fn error(&mut self) -> ApiError {
+        self.last_err.take().unwrap_or_else(|| {
+            let mut err = ApiError::new(
+                ErrorCode::UpstreamOverloaded,
+                "No provider could take the request right now; retry shortly",
+            );
+            err.retry_after = Some(1);
+            err
+        })
+    }
+
+    /// Marks the last attempt as failed after its 2xx headers (an unreadable or broken body).
+    fn broken_body(&mut self) {
+        if let Some(a) = self.attempts.last_mut() {
+            a.status = Some(502);
+        }
+    }
 }
 
 /// Sends the request to one target and returns the response if its status is a success.
@@ -327,29 +485,29 @@ async fn send(
         provider_name: target.provider_name.clone(),
         endpoint_tag: target.tag.clone(),
         model_permaslug: target.permaslug.clone(),
+        model_id: target.model_id.clone(),
         status: None,
         latency_ms: 0,
         upstream_id: None,
+        is_byok: target.is_byok,
     };
     let result = tokio::time::timeout(state.limits.first_byte_timeout, builder.send()).await;
     attempt.latency_ms = started.elapsed().as_millis() as u64;
     let failure = match result {
-        Err(_) => Failure {
-            err: provider_failure(ErrorCode::UpstreamTimeout, "Provider timed out", target),
-            retryable: true,
-        },
-        Ok(Err(e)) => Failure {
-            err: provider_failure(
-                ErrorCode::UpstreamError,
-                if e.is_connect() {
-                    "Could not connect to the provider"
-                } else {
-                    "The provider closed the connection"
-                },
-                target,
-            ),
-            retryable: true,
-        },
+        Err(_) => Failure::provider(provider_failure(
+            ErrorCode::UpstreamTimeout,
+            "Provider timed out",
+            target,
+        )),
+        Ok(Err(e)) => Failure::provider(provider_failure(
+            ErrorCode::UpstreamError,
+            if e.is_connect() {
+                "Could not connect to the provider"
+            } else {
+                "The provider closed the connection"
+            },
+            target,
+        )),
         Ok(Ok(response)) if response.status().is_success() => {
             attempt.status = Some(response.status().as_u16());
             attempts.push(attempt);
@@ -362,30 +520,35 @@ async fn send(
                 .headers()
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(|s| s.ceil() as u64);
             let body = tokio::time::timeout(state.limits.idle_timeout, response.bytes())
                 .await
                 .ok()
                 .and_then(Result::ok)
                 .unwrap_or_default();
-            Failure {
-                err: openai::upstream_error(status, &body, &target.provider_name, retry_after),
-                retryable: retryable_status(status),
-            }
+            let err = openai::upstream_error(status, &body, &target.provider_name, retry_after);
+            let kind = if err.code == ErrorCode::ContextLengthExceeded {
+                FailureKind::ContextLength
+            } else if matches!(status, 401..=403) {
+                FailureKind::Credential
+            } else if retryable_status(status) {
+                FailureKind::Provider
+            } else {
+                FailureKind::Request
+            };
+            Failure { err, kind }
         }
     };
-    tracing::warn!(
-        provider = %target.provider_name, endpoint = %target.tag, status = ?attempt.status,
-        error = %failure.err.message, "upstream attempt failed"
-    );
     attempts.push(attempt);
     Err(failure)
 }
 
 fn provider_failure(code: ErrorCode, message: &'static str, target: &Target) -> ApiError {
     ApiError::new(code, message)
-        .with_metadata("provider_name", serde_json::json!(target.provider_name))
-        .with_metadata("error_type", serde_json::json!(code.error_type()))
+        .with_metadata("provider_name", json!(target.provider_name))
+        .with_metadata("error_type", json!(code.error_type()))
 }
 
 /// Non-streaming: try targets until one returns a readable response, then bill and answer.
@@ -393,21 +556,23 @@ async fn complete(
     state: Arc<AppState>,
     ctx: RequestCtx,
     request: ChatRequest,
-    targets: Vec<Target>,
+    routed: Routed,
     reservation: Reservation,
 ) -> Result<Response, ApiError> {
-    let mut attempts = Vec::new();
-    let mut last_err = None;
-    for target in &targets {
-        let response = match send(&state, target, &request, &mut attempts).await {
+    let mut d = Dispatch::new(&state);
+    for target in &routed.targets {
+        if d.stopped {
+            break;
+        }
+        if !d.begin(target) {
+            continue;
+        }
+        let sent = Instant::now();
+        let response = match send(&state, target, &request, &mut d.attempts).await {
             Ok(r) => r,
-            Err(f) if f.retryable => {
-                last_err = Some(f.err);
-                continue;
-            }
             Err(f) => {
-                last_err = Some(f.err);
-                break;
+                d.failed(target, f);
+                continue;
             }
         };
         let first_byte = Instant::now();
@@ -425,25 +590,28 @@ async fn complete(
                 target,
             )),
         };
-        let (body, outcome) = match parsed {
+        let (mut body, outcome) = match parsed {
             Ok(ok) => ok,
             Err(err) => {
-                if let Some(a) = attempts.last_mut() {
-                    a.status = Some(502);
-                }
-                last_err = Some(
-                    err.with_metadata("provider_name", serde_json::json!(target.provider_name)),
-                );
+                d.broken_body();
+                let err = err.with_metadata("provider_name", json!(target.provider_name));
+                d.failed(target, Failure::provider(err));
                 continue;
             }
         };
-        if let Some(a) = attempts.last_mut() {
+        if let Some(a) = d.attempts.last_mut() {
             a.upstream_id = outcome.upstream_id.clone();
         }
         let generated = openai::generated_text_len(&body);
         let usage = outcome
             .usage
             .unwrap_or_else(|| estimated_usage(&request, generated));
+        d.succeeded(
+            target,
+            first_byte - sent,
+            usage.completion_tokens,
+            sent.elapsed(),
+        );
         let charge = state
             .charge(
                 target,
@@ -458,6 +626,12 @@ async fn complete(
             provider_name: &target.provider_name,
             created: ctx.created_at_ms / 1000,
         };
+        if ctx.want_metadata {
+            body.insert(
+                "openrouter_metadata".into(),
+                metadata(&request, &routed, &d.attempts, target),
+            );
+        }
         let bytes = openai::render_response(body, &served, &usage, &charge);
         let generation_time = first_byte.elapsed();
         state.recorder.record(ctx.record(
@@ -465,7 +639,7 @@ async fn complete(
             &outcome,
             usage,
             charge,
-            attempts,
+            d.attempts,
             generation_time,
             false,
             None,
@@ -480,72 +654,117 @@ async fn complete(
         return Ok(response);
     }
     drop(reservation);
-    Err(give_up(&state, &ctx, &targets, attempts, last_err))
-}
-
-/// Every candidate failed: records the attempts and returns the last error (nothing is charged).
-fn give_up(
-    state: &AppState,
-    ctx: &RequestCtx,
-    targets: &[Target],
-    attempts: Vec<Attempt>,
-    last_err: Option<ApiError>,
-) -> ApiError {
-    let err = last_err.unwrap_or_else(|| {
-        ApiError::new(
-            ErrorCode::UpstreamError,
-            "No provider could serve the request",
-        )
-    });
+    let err = d.error();
     state
         .recorder
-        .record(ctx.failed(targets.last(), attempts, &err));
-    err
+        .record(ctx.failed(routed.targets.last(), std::mem::take(&mut d.attempts), &err));
+    Err(err)
 }
 
-/// Streaming: find a target that answers 2xx, commit the SSE response, relay in a task.
+/// `openrouter_metadata`: how the request was routed and what each attempt did.
+fn metadata(
+    request: &ChatRequest,
+    routed: &Routed,
+    attempts: &[Attempt],
+    served: &Target,
+) -> Value {
+    let requested = request.models().first().map(String::as_str).unwrap_or("");
+    let strategy = if request.models().len() > 1 {
+        "fallback"
+    } else {
+        "direct"
+    };
+    let ordering = match routed.strategy {
+        Strategy::LoadBalanced => "load-balanced by price",
+        Strategy::Sorted => "sorted",
+    };
+    let available: Vec<Value> = routed
+        .targets
+        .iter()
+        .map(|t| {
+            json!({
+                "provider": t.provider_name,
+                "model": t.model_id,
+                "selected": std::ptr::eq(t, served),
+            })
+        })
+        .collect();
+    let tried: Vec<Value> = attempts
+        .iter()
+        .map(|a| {
+            // Transport failures have no HTTP status: report them as the gateway saw them.
+            json!({"provider": a.provider_name, "model": a.model_id, "status": a.status.unwrap_or(502)})
+        })
+        .collect();
+    json!({
+        "requested": requested,
+        "strategy": strategy,
+        "region": null,
+        "summary": format!(
+            "available={}, considered={}, {ordering}, selected={}, attempts={}",
+            routed.targets.len(),
+            routed.considered,
+            served.provider_name,
+            attempts.len()
+        ),
+        "attempt": attempts.len(),
+        "is_byok": served.is_byok,
+        "endpoints": {"total": routed.considered, "available": available},
+        "attempts": tried,
+    })
+}
+
+/// The client's side of a stream: not yet committed (the handler still waits for a go or an
+/// error), then a channel of frames.
+struct ClientLink {
+    commit: Option<oneshot::Sender<Result<(), ApiError>>>,
+    tx: mpsc::Sender<Bytes>,
+}
+
+impl ClientLink {
+    /// Commits the 200 SSE response (once); false when the client is gone.
+    fn commit(&mut self) -> bool {
+        match self.commit.take() {
+            Some(go) => go.send(Ok(())).is_ok(),
+            None => true,
+        }
+    }
+
+    /// Sends a frame, committing first; false when the client is gone.
+    async fn send(&mut self, bytes: Bytes) -> bool {
+        self.commit() && self.tx.send(bytes).await.is_ok()
+    }
+}
+
+/// Streaming: run the attempts in a task; the response is committed at the first content (or
+/// the first keep-alive), and a failure before that is an ordinary JSON error.
 async fn start_stream(
     state: Arc<AppState>,
     ctx: RequestCtx,
     request: ChatRequest,
-    targets: Vec<Target>,
+    routed: Routed,
     reservation: Reservation,
 ) -> Result<Response, ApiError> {
-    let mut attempts = Vec::new();
-    let mut last_err = None;
-    let mut chosen = None;
-    for target in &targets {
-        match send(&state, target, &request, &mut attempts).await {
-            Ok(response) => {
-                chosen = Some((target.clone(), response));
-                break;
-            }
-            Err(f) => {
-                let stop = !f.retryable;
-                last_err = Some(f.err);
-                if stop {
-                    break;
-                }
-            }
-        }
-    }
-    let Some((target, upstream)) = chosen else {
-        drop(reservation);
-        return Err(give_up(&state, &ctx, &targets, attempts, last_err));
-    };
-
     let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let (go, started) = oneshot::channel();
     let generation_id = ctx.generation_id.clone();
-    tokio::spawn(relay(
+    let link = ClientLink {
+        commit: Some(go),
+        tx,
+    };
+    tokio::spawn(stream_attempts(
         state,
         ctx,
         request,
-        target,
-        upstream,
-        attempts,
+        routed,
         reservation,
-        tx,
+        link,
     ));
+    match started.await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => return Err(err),
+        Err(_) => return Err(ApiError::new(ErrorCode::Internal, "Stream task failed")),
+    }
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await
@@ -563,144 +782,334 @@ async fn start_stream(
     Ok(response)
 }
 
-/// How a relayed stream ended.
+/// How one streamed attempt ended.
 enum End {
+    /// The upstream finished the answer.
     Complete,
+    /// Failed after content reached the client.
     Failed(ApiError),
+    /// Failed before any content: the next endpoint may take over.
+    BeforeContent(ApiError),
+    /// The client went away.
     Cancelled,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn relay(
+/// Tries the targets in order for a streamed request, relaying the first that produces content.
+async fn stream_attempts(
     state: Arc<AppState>,
     ctx: RequestCtx,
     request: ChatRequest,
-    target: Target,
-    upstream: reqwest::Response,
-    mut attempts: Vec<Attempt>,
+    routed: Routed,
     reservation: Reservation,
-    tx: mpsc::Sender<Bytes>,
+    mut link: ClientLink,
 ) {
-    let served = Served {
-        generation_id: &ctx.generation_id,
-        model: &target.model_id,
-        provider_name: &target.provider_name,
-        created: ctx.created_at_ms / 1000,
-    };
-    let mut translator = StreamTranslator::new(&served);
-    let mut parser = SseParser::new();
-    let mut body = upstream.bytes_stream();
-    let first_byte = Instant::now();
-    let idle = state.limits.idle_timeout;
+    let mut d = Dispatch::new(&state);
     let mut keepalive = tokio::time::interval_at(
         tokio::time::Instant::now() + state.limits.keepalive,
         state.limits.keepalive,
     );
-    let mut deadline = tokio::time::Instant::now() + idle;
-
-    let end = 'relay: loop {
-        tokio::select! {
-            _ = tx.closed() => break End::Cancelled,
-            _ = keepalive.tick(), if !translator.content_sent() => {
-                if tx.send(Bytes::from_static(KEEPALIVE_FRAME)).await.is_err() {
-                    break End::Cancelled;
-                }
-            }
-            _ = tokio::time::sleep_until(deadline) => {
-                break End::Failed(provider_failure(ErrorCode::UpstreamTimeout, "Provider stopped sending (idle timeout)", &target));
-            }
-            chunk = body.next() => {
-                deadline = tokio::time::Instant::now() + idle;
-                let bytes = match chunk {
-                    None => {
-                        // Some upstreams end without `[DONE]` or the final blank line.
-                        if let Some(SseItem::Event { data, .. }) = parser.finish() {
-                            if let Some(end) = forward(&mut translator, &tx, &data).await {
-                                break end;
-                            }
+    for target in &routed.targets {
+        if d.stopped {
+            break;
+        }
+        if !d.begin(target) {
+            continue;
+        }
+        let sent = Instant::now();
+        // Waiting for the headers: keep-alives keep the client (and proxies) patient.
+        let upstream = {
+            let sending = send(&state, target, &request, &mut d.attempts);
+            tokio::pin!(sending);
+            loop {
+                tokio::select! {
+                    result = &mut sending => break Some(result),
+                    _ = keepalive.tick() => {
+                        if !link.send(Bytes::from_static(KEEPALIVE_FRAME)).await {
+                            break None;
                         }
-                        // A finish reason means the answer is whole.
-                        if translator.outcome().finish_reason.is_some() {
-                            break End::Complete;
-                        }
-                        break End::Failed(provider_failure(ErrorCode::UpstreamError, "The provider ended the stream early", &target));
-                    }
-                    Some(Err(_)) => break End::Failed(provider_failure(ErrorCode::UpstreamError, "The provider connection was lost mid-stream", &target)),
-                    Some(Ok(bytes)) => bytes,
-                };
-                parser.push(&bytes);
-                while let Some(item) = parser.next_item() {
-                    let SseItem::Event { data, .. } = item else { continue };
-                    if let Some(end) = forward(&mut translator, &tx, &data).await {
-                        break 'relay end;
                     }
                 }
             }
+        };
+        let upstream = match upstream {
+            None => return cancelled(&state, &ctx, reservation, d.attempts),
+            Some(Err(f)) => {
+                d.failed(target, f);
+                continue;
+            }
+            Some(Ok(upstream)) => upstream,
+        };
+        let mut relay = Relay::new(&ctx, target, sent);
+        let end = relay.run(&state, upstream, &mut link, &mut keepalive).await;
+        match end {
+            End::BeforeContent(err) => {
+                d.broken_body();
+                d.failed(target, Failure::provider(err));
+                continue;
+            }
+            End::Cancelled if !relay.translator.content_sent() => {
+                return cancelled(&state, &ctx, reservation, d.attempts)
+            }
+            end => {
+                return relay
+                    .finish(&state, &ctx, &request, &routed, d, end, reservation, link)
+                    .await
+            }
         }
-    };
-    // Stop the upstream generation as soon as we no longer need it.
-    drop(body);
+    }
+    drop(reservation);
+    let err = d.error();
+    let last = routed.targets.last();
+    state
+        .recorder
+        .record(ctx.failed(last, std::mem::take(&mut d.attempts), &err));
+    match link.commit.take() {
+        // Nothing sent yet: the handler answers with a plain JSON error.
+        Some(go) => {
+            let _ = go.send(Err(err));
+        }
+        // Keep-alives committed the 200: end the stream with the error chunk.
+        None => {
+            if let Some(target) = last {
+                let relay = Relay::new(&ctx, target, Instant::now());
+                let _ = link
+                    .tx
+                    .send(Bytes::from(relay.translator.error_frame(&err)))
+                    .await;
+            }
+        }
+    }
+}
 
-    let outcome = translator.outcome().clone();
-    if let Some(a) = attempts.last_mut() {
-        a.upstream_id = outcome.upstream_id.clone();
-    }
-    let usage = match (&end, outcome.usage) {
-        (End::Complete, Some(usage)) => usage,
-        _ => estimated_usage(&request, translator.generated_bytes()),
-    };
-    let charge = state
-        .charge(
-            &target,
-            &ctx.principal.key.account_id,
-            pricing::cost(&target.pricing, &usage),
-        )
-        .await;
-    state.settle(reservation, &ctx, &usage, &charge);
-    let generation_time = first_byte.elapsed();
-    let (cancelled, error) = match &end {
-        End::Complete => {
-            let mut tail = translator.usage_frame(&usage, &charge);
-            tail.extend_from_slice(DONE_FRAME);
-            let _ = tx.send(Bytes::from(tail)).await;
-            (false, None)
-        }
-        End::Failed(err) => {
-            let _ = tx.send(Bytes::from(translator.error_frame(err))).await;
-            (false, Some(err.message.to_string()))
-        }
-        End::Cancelled => (true, None),
-    };
-    let mut outcome = outcome;
-    if error.is_some() {
-        outcome.finish_reason = Some("error".into());
-    }
+/// The client left before any content: nothing was generated for it, so nothing is charged.
+fn cancelled(state: &AppState, ctx: &RequestCtx, reservation: Reservation, attempts: Vec<Attempt>) {
+    drop(reservation);
     state.recorder.record(ctx.record(
-        Some(&target),
-        &outcome,
-        usage,
-        charge,
+        None,
+        &Outcome::default(),
+        Usage::default(),
+        Charge::default(),
         attempts,
-        generation_time,
-        cancelled,
-        error,
+        Duration::ZERO,
+        true,
+        None,
     ));
 }
 
-/// Translates one upstream event and sends the result; `Some` when the stream is over.
-async fn forward(
-    translator: &mut StreamTranslator,
-    tx: &mpsc::Sender<Bytes>,
-    data: &str,
-) -> Option<End> {
-    match translator.on_data(data) {
-        Ok(StreamStep::Frame(frame)) => match tx.send(Bytes::from(frame)).await {
-            Ok(()) => None,
-            Err(_) => Some(End::Cancelled),
-        },
-        Ok(StreamStep::Nothing) => None,
-        Ok(StreamStep::Done) => Some(End::Complete),
-        Err(err) => Some(End::Failed(err)),
+/// One streamed attempt: translates upstream events and relays them, holding them back until
+/// the first content so that an attempt failing before it can be discarded.
+struct Relay<'t> {
+    target: &'t Target,
+    translator: StreamTranslator,
+    sent: Instant,
+    first_content: Option<Instant>,
+    held: Vec<u8>,
+}
+
+impl<'t> Relay<'t> {
+    fn new(ctx: &RequestCtx, target: &'t Target, sent: Instant) -> Relay<'t> {
+        let served = Served {
+            generation_id: &ctx.generation_id,
+            model: &target.model_id,
+            provider_name: &target.provider_name,
+            created: ctx.created_at_ms / 1000,
+        };
+        Relay {
+            target,
+            translator: StreamTranslator::new(&served),
+            sent,
+            first_content: None,
+            held: Vec::new(),
+        }
+    }
+
+    /// A failure, classified by whether the client has seen content.
+    fn fail(&self, code: ErrorCode, message: &'static str) -> End {
+        self.failed(provider_failure(code, message, self.target))
+    }
+
+    fn failed(&self, err: ApiError) -> End {
+        if self.translator.content_sent() {
+            End::Failed(err)
+        } else {
+            End::BeforeContent(err)
+        }
+    }
+
+    async fn run(
+        &mut self,
+        state: &AppState,
+        upstream: reqwest::Response,
+        link: &mut ClientLink,
+        keepalive: &mut tokio::time::Interval,
+    ) -> End {
+        let mut parser = SseParser::new();
+        let mut body = upstream.bytes_stream();
+        // Until content, the first-byte timeout (counted from the request) applies; then idle gaps.
+        let mut deadline =
+            tokio::time::Instant::from_std(self.sent) + state.limits.first_byte_timeout;
+        let idle = state.limits.idle_timeout;
+        loop {
+            let committed = link.commit.is_none();
+            tokio::select! {
+                _ = link.tx.closed(), if committed => return End::Cancelled,
+                _ = keepalive.tick(), if !self.translator.content_sent() => {
+                    if !link.send(Bytes::from_static(KEEPALIVE_FRAME)).await {
+                        return End::Cancelled;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    let message = if self.translator.content_sent() {
+                        "Provider stopped sending (idle timeout)"
+                    } else {
+                        "Provider timed out before the first token"
+                    };
+                    return self.fail(ErrorCode::UpstreamTimeout, message);
+                }
+                chunk = body.next() => {
+                    let bytes = match chunk {
+                        None => {
+                            // Some upstreams end without `[DONE]` or the final blank line.
+                            if let Some(SseItem::Event { data, .. }) = parser.finish() {
+                                if let Some(end) = self.forward(link, &data).await {
+                                    return end;
+                                }
+                            }
+                            // A finish reason means the answer is whole.
+                            if self.translator.outcome().finish_reason.is_some() {
+                                return self.complete(link).await;
+                            }
+                            return self.fail(ErrorCode::UpstreamError, "The provider ended the stream early");
+                        }
+                        Some(Err(_)) => return self.fail(ErrorCode::UpstreamError, "The provider connection was lost mid-stream"),
+                        Some(Ok(bytes)) => bytes,
+                    };
+                    parser.push(&bytes);
+                    while let Some(item) = parser.next_item() {
+                        let SseItem::Event { data, .. } = item else { continue };
+                        if let Some(end) = self.forward(link, &data).await {
+                            return end;
+                        }
+                    }
+                    if self.translator.content_sent() {
+                        deadline = tokio::time::Instant::now() + idle;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Translates one upstream event; `Some` when the attempt is over.
+    async fn forward(&mut self, link: &mut ClientLink, data: &str) -> Option<End> {
+        match self.translator.on_data(data) {
+            Ok(StreamStep::Frame(frame)) => {
+                if !self.translator.content_sent() {
+                    self.held.extend_from_slice(&frame);
+                    return None;
+                }
+                if self.first_content.is_none() {
+                    self.first_content = Some(Instant::now());
+                    self.held.extend_from_slice(&frame);
+                    let held = std::mem::take(&mut self.held);
+                    return (!link.send(Bytes::from(held)).await).then_some(End::Cancelled);
+                }
+                (!link.send(Bytes::from(frame)).await).then_some(End::Cancelled)
+            }
+            Ok(StreamStep::Nothing) => None,
+            Ok(StreamStep::Done) => Some(self.complete(link).await),
+            Err(err) => Some(self.failed(err)),
+        }
+    }
+
+    /// The upstream finished; an answer without content still goes out whole.
+    async fn complete(&mut self, link: &mut ClientLink) -> End {
+        if !self.held.is_empty() {
+            let held = std::mem::take(&mut self.held);
+            if !link.send(Bytes::from(held)).await {
+                return End::Cancelled;
+            }
+        }
+        End::Complete
+    }
+
+    /// Bills what was generated, sends the tail (usage or error chunk), and records the generation.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        self,
+        state: &AppState,
+        ctx: &RequestCtx,
+        request: &ChatRequest,
+        routed: &Routed,
+        mut d: Dispatch<'_>,
+        end: End,
+        reservation: Reservation,
+        mut link: ClientLink,
+    ) {
+        let target = self.target;
+        let outcome = self.translator.outcome().clone();
+        if let Some(a) = d.attempts.last_mut() {
+            a.upstream_id = outcome.upstream_id.clone();
+        }
+        let usage = match (&end, outcome.usage) {
+            (End::Complete, Some(usage)) => usage,
+            _ => estimated_usage(request, self.translator.generated_bytes()),
+        };
+        let first = self.first_content.unwrap_or_else(Instant::now);
+        match &end {
+            End::Complete => d.succeeded(
+                target,
+                first - self.sent,
+                usage.completion_tokens,
+                first.elapsed(),
+            ),
+            // A stream broken after content is the provider's failure all the same.
+            End::Failed(_) => d
+                .state
+                .health
+                .failure(&target.health_key, state.now_ms(), None),
+            _ => {}
+        }
+        let charge = state
+            .charge(
+                target,
+                &ctx.principal.key.account_id,
+                pricing::cost(&target.pricing, &usage),
+            )
+            .await;
+        state.settle(reservation, ctx, &usage, &charge);
+        let generation_time = first.elapsed();
+        let (cancelled, error) = match &end {
+            End::Complete => {
+                let meta = ctx
+                    .want_metadata
+                    .then(|| metadata(request, routed, &d.attempts, target));
+                let mut tail = self.translator.usage_frame(&usage, &charge, meta);
+                tail.extend_from_slice(DONE_FRAME);
+                let _ = link.send(Bytes::from(tail)).await;
+                (false, None)
+            }
+            End::Failed(err) | End::BeforeContent(err) => {
+                let _ = link
+                    .send(Bytes::from(self.translator.error_frame(err)))
+                    .await;
+                (false, Some(err.message.to_string()))
+            }
+            End::Cancelled => (true, None),
+        };
+        let mut outcome = outcome;
+        if error.is_some() {
+            outcome.finish_reason = Some("error".into());
+        }
+        state.recorder.record(ctx.record(
+            Some(target),
+            &outcome,
+            usage,
+            charge,
+            d.attempts,
+            generation_time,
+            cancelled,
+            error,
+        ));
     }
 }
 

@@ -14,7 +14,9 @@ use std::time::Duration;
 use switchyard_core::catalog::{
     Architecture, Catalog, CatalogParts, Endpoint, Model, Pricing, Protocol, Provider,
 };
+use switchyard_core::health::HealthPolicy;
 use switchyard_core::money::{Money, Price};
+use switchyard_core::routing::ProviderPrefs;
 use toml::Spanned;
 
 /// An environment lookup (the real environment, or a map in tests).
@@ -87,6 +89,8 @@ struct RawConfig {
     #[serde(default)]
     byok: RawByok,
     #[serde(default)]
+    routing: RawRouting,
+    #[serde(default)]
     catalog: RawCatalog,
     #[serde(default)]
     providers: BTreeMap<String, Spanned<RawProvider>>,
@@ -121,6 +125,101 @@ struct RawByok {
     encryption_key: Option<String>,
     fee_percent: Option<f64>,
     free_requests_per_month: Option<u64>,
+}
+
+/// `[routing]`: outage detection, circuit breaking, and account-wide provider preferences.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRouting {
+    outage_window_s: Option<u64>,
+    outage_min_failures: Option<u32>,
+    outage_failure_percent: Option<f64>,
+    breaker_open_s: Option<u64>,
+    breaker_max_open_s: Option<u64>,
+    max_retry_after_s: Option<u64>,
+    /// Default `provider` preferences of every account (the request's own fields win).
+    provider: Option<toml::Value>,
+    /// `[routing.accounts.<account-id>] provider = {...}`: one account's defaults.
+    #[serde(default)]
+    accounts: BTreeMap<String, RawAccountRouting>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccountRouting {
+    provider: Option<toml::Value>,
+}
+
+/// Routing settings: the health policy and default provider preferences (as request JSON).
+#[derive(Debug, Clone, Default)]
+pub struct RoutingConfig {
+    pub health: HealthPolicy,
+    pub default_provider: Option<serde_json::Value>,
+    pub account_provider: BTreeMap<String, serde_json::Value>,
+}
+
+impl RoutingConfig {
+    /// The defaults that apply to an account: its own, else everyone's.
+    pub fn defaults_for(&self, account_id: &str) -> Option<&serde_json::Value> {
+        self.account_provider
+            .get(account_id)
+            .or(self.default_provider.as_ref())
+    }
+}
+
+/// A `provider` table from the config as JSON, checked by the same parser as requests.
+fn provider_defaults(field: &str, value: &toml::Value) -> Result<serde_json::Value, ConfigError> {
+    let json = serde_json::to_value(value).map_err(|e| invalid(field, e.to_string()))?;
+    if !json.is_object() {
+        return Err(invalid(field, "must be a table of provider preferences"));
+    }
+    ProviderPrefs::parse(Some(&json), None).map_err(|e| invalid(field, e.message.to_string()))?;
+    Ok(json)
+}
+
+fn routing_config(raw: &RawRouting) -> Result<RoutingConfig, ConfigError> {
+    let defaults = HealthPolicy::default();
+    let s_to_ms =
+        |v: Option<u64>, default: i64| v.map_or(default, |s| (s as i64).saturating_mul(1000));
+    let ratio = match raw.outage_failure_percent {
+        None => defaults.outage_failure_ratio,
+        Some(p) if (0.0..=100.0).contains(&p) && p > 0.0 => p / 100.0,
+        Some(_) => {
+            return Err(invalid(
+                "routing.outage_failure_percent",
+                "must be above 0 and at most 100",
+            ))
+        }
+    };
+    let health = HealthPolicy {
+        outage_window_ms: s_to_ms(raw.outage_window_s, defaults.outage_window_ms),
+        outage_min_failures: raw
+            .outage_min_failures
+            .unwrap_or(defaults.outage_min_failures)
+            .max(1),
+        outage_failure_ratio: ratio,
+        open_ms: s_to_ms(raw.breaker_open_s, defaults.open_ms),
+        max_open_ms: s_to_ms(raw.breaker_max_open_s, defaults.max_open_ms),
+        max_retry_after_ms: s_to_ms(raw.max_retry_after_s, defaults.max_retry_after_ms),
+        ..defaults
+    };
+    let default_provider = raw
+        .provider
+        .as_ref()
+        .map(|v| provider_defaults("routing.provider", v))
+        .transpose()?;
+    let mut account_provider = BTreeMap::new();
+    for (account, settings) in &raw.accounts {
+        if let Some(v) = &settings.provider {
+            let field = format!("routing.accounts.{account}.provider");
+            account_provider.insert(account.clone(), provider_defaults(&field, v)?);
+        }
+    }
+    Ok(RoutingConfig {
+        health,
+        default_provider,
+        account_provider,
+    })
 }
 
 /// `[catalog]`: where the catalog comes from and catalog-wide changes.
@@ -220,6 +319,7 @@ pub struct Config {
     pub upstreams: BTreeMap<String, UpstreamConfig>,
     pub rate_limits: RateLimits,
     pub byok: ByokConfig,
+    pub routing: RoutingConfig,
     /// How long a reservation may stay held before it is released as abandoned.
     pub reservation_ttl: Duration,
 }
@@ -415,9 +515,11 @@ impl Config {
             fee_percent,
             free_requests_per_month: raw.byok.free_requests_per_month.unwrap_or(0),
         };
+        let routing = routing_config(&raw.routing)?;
         Ok(Config {
             rate_limits,
             byok,
+            routing,
             reservation_ttl: Duration::from_secs(raw.reservation_ttl_s.unwrap_or(900)),
             listen,
             database,

@@ -213,7 +213,13 @@ pub async fn endpoints(
 ) -> HttpResult<Response> {
     let id = format!("{author}/{slug}");
     let model = discovery::find_model(&state.catalog, &id).ok_or_else(|| model_not_found(&id))?;
-    let body = json!({"data": discovery::endpoints_json(&state.catalog, model)});
+    let now = state.now_ms();
+    let live = |e: &switchyard_core::catalog::Endpoint| {
+        state
+            .health
+            .stats(&crate::health::endpoint_key(&model.id, &e.tag), now)
+    };
+    let body = json!({"data": discovery::endpoints_json_live(&state.catalog, model, &live)});
     Ok(json_response(to_bytes(&body)))
 }
 

@@ -7,6 +7,7 @@
 //! - [`keys`]: the key-management API and the key object.
 //! - [`recorder`]: batched, off-path writing of generation records.
 //! - [`chat`]: the chat-completions dispatch loop and stream relay.
+//! - [`health`]: live per-endpoint uptime, latency and throughput; outage detection and breakers.
 //! - [`admin`]: `/key`, `/credits`, `/generation`.
 //! - [`byok`]: accounts' own provider credentials, encrypted at rest, and `/byok`.
 //! - [`activity`]: `/activity` and the CSV export of generation records.
@@ -23,6 +24,7 @@ pub mod chat;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod health;
 pub mod keys;
 pub mod ledger;
 pub mod limits;
@@ -73,6 +75,10 @@ pub struct AppState {
     pub limits: Limits,
     /// Accounts' own provider credentials (BYOK), decrypted and cached per account.
     pub byok: byok::Vault,
+    /// What the gateway has measured of each endpoint; routing reads it.
+    pub health: health::HealthBook,
+    /// Account-wide default provider preferences.
+    pub routing: config::RoutingConfig,
     /// The current time in unix milliseconds; replaceable so tests control reset boundaries.
     pub clock: Clock,
 }
@@ -162,6 +168,8 @@ impl Gateway {
             recorder,
             clock,
             byok: byok::Vault::new(&config.byok),
+            health: health::HealthBook::new(config.routing.health),
+            routing: config.routing,
             limits: Limits {
                 max_body_bytes: config.max_body_bytes,
                 keepalive: config.keepalive,

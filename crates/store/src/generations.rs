@@ -260,6 +260,8 @@ fn attempts_json(attempts: &[Attempt]) -> String {
                 "status": a.status,
                 "latency_ms": a.latency_ms,
                 "upstream_id": a.upstream_id,
+                "model_id": a.model_id,
+                "is_byok": a.is_byok,
             })
         })
         .collect();
@@ -276,6 +278,8 @@ fn attempts_from_json(text: &str) -> Vec<Attempt> {
             status: a["status"].as_u64().map(|s| s as u16),
             latency_ms: a["latency_ms"].as_u64().unwrap_or(0),
             upstream_id: a["upstream_id"].as_str().map(str::to_owned),
+            model_id: a["model_id"].as_str().unwrap_or_default().to_owned(),
+            is_byok: a["is_byok"].as_bool().unwrap_or(false),
         })
         .collect()
 }

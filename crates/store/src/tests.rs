@@ -200,6 +200,8 @@ fn record(id: &str, cost: i64) -> GenerationRecord {
             status: Some(200),
             latency_ms: 5,
             upstream_id: Some("up".into()),
+            model_id: "a/m".into(),
+            is_byok: false,
         }],
         error: None,
     }

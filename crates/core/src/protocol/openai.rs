@@ -212,11 +212,15 @@ impl StreamTranslator {
         self.generated_bytes
     }
 
-    /// The last chunk before `[DONE]`: no choices, the usage with its cost.
-    pub fn usage_frame(&self, usage: &Usage, charge: &Charge) -> Vec<u8> {
+    /// The last chunk before `[DONE]`: no choices, the usage with its cost, and the routing
+    /// metadata when the client asked for it.
+    pub fn usage_frame(&self, usage: &Usage, charge: &Charge, metadata: Option<Value>) -> Vec<u8> {
         let mut chunk = Map::new();
         chunk.insert("choices".into(), json!([]));
         chunk.insert("usage".into(), usage_json(usage, charge));
+        if let Some(metadata) = metadata {
+            chunk.insert("openrouter_metadata".into(), metadata);
+        }
         self.stamp(&mut chunk);
         data_frame(&serde_json::to_vec(&Value::Object(chunk)).unwrap_or_default())
     }
@@ -265,7 +269,21 @@ pub fn upstream_error(
     let raw = provider_message
         .clone()
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(1000)]).into_owned());
+    let context_length = parsed
+        .as_ref()
+        .and_then(|v| v.get("error"))
+        .and_then(|e| e.get("code"))
+        .and_then(Value::as_str)
+        == Some("context_length_exceeded")
+        || provider_message
+            .as_deref()
+            .is_some_and(is_context_length_message);
     let (code, message) = match status {
+        400 | 413 | 422 if context_length => (
+            ErrorCode::ContextLengthExceeded,
+            provider_message
+                .unwrap_or_else(|| "The prompt is longer than the model's context".to_owned()),
+        ),
         400 | 404 | 422 => (
             ErrorCode::InvalidRequest,
             provider_message.unwrap_or_else(|| "Provider rejected the request".to_owned()),
@@ -295,6 +313,22 @@ pub fn upstream_error(
         .with_metadata("raw", json!(raw));
     err.retry_after = retry_after;
     err
+}
+
+/// Whether a provider's 400 message says the prompt does not fit the context window (the wordings
+/// of OpenAI, vLLM, Together, Groq and others).
+fn is_context_length_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "maximum context length",
+        "context length",
+        "context_length",
+        "context window",
+        "too many tokens",
+        "prompt is too long",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
 }
 
 /// A 2xx upstream answer we could not read.

@@ -137,23 +137,17 @@ async fn too_few_credits_for_max_tokens_is_402() {
 
 #[tokio::test]
 async fn upstream_faults_map_to_openrouter_errors() {
-    let h = Harness::start().await;
+    // One endpoint failing several times would trip its breaker; this test is about the mapping.
+    let h = Harness::with(Options {
+        extra_config: "[routing]\noutage_min_failures = 100\n",
+        ..Options::default()
+    })
+    .await;
     let req = json!({"model": "openai/gpt-4o-mini", "messages": user("hi")});
 
     h.sim_post("openai", "faults", json!([{"status": 500}]))
         .await;
     let body = check(h.chat(req.clone()).await, 502, "Provider returned error").await;
-    assert_eq!(body["error"]["metadata"]["provider_name"], "OpenAI");
-
-    h.sim_post(
-        "openai",
-        "faults",
-        json!([{"status": 429, "retry_after_s": 7}]),
-    )
-    .await;
-    let response = h.chat(req.clone()).await;
-    assert_eq!(response.headers()["retry-after"], "7");
-    let body = check(response, 429, "rate limited").await;
     assert_eq!(body["error"]["metadata"]["provider_name"], "OpenAI");
 
     h.sim_post("openai", "faults", json!([{"kind": "reset"}]))
@@ -175,5 +169,28 @@ async fn upstream_faults_map_to_openrouter_errors() {
 
     // Failed requests are recorded but charge nothing.
     assert_eq!(h.usage().await, 0.0);
-    assert_eq!(h.chat(req).await.status(), 200);
+    assert_eq!(h.chat(req.clone()).await.status(), 200);
+
+    h.sim_post(
+        "openai",
+        "faults",
+        json!([{"status": 429, "retry_after_s": 7}]),
+    )
+    .await;
+    let response = h.chat(req.clone()).await;
+    assert_eq!(response.headers()["retry-after"], "7");
+    let body = check(response, 429, "rate limited").await;
+    assert_eq!(body["error"]["metadata"]["provider_name"], "OpenAI");
+    // The provider asked for 7 s: until then its only endpoint is not called at all.
+    let sent = h.sim_requests("openai").await.len();
+    let response = h.chat(req).await;
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=7).contains(&wait), "{wait}");
+    let body = check(response, 429, "rate limited").await;
+    assert_eq!(body["error"]["availability"]["code"], "capacity_exhausted");
+    assert_eq!(h.sim_requests("openai").await.len(), sent);
 }

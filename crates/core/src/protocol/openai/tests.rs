@@ -181,9 +181,11 @@ fn stream_chunks_are_restamped_and_usage_reissued_with_cost() {
     assert_eq!(outcome.finish_reason.as_deref(), Some("length"));
     assert_eq!(outcome.usage.unwrap().prompt_tokens, 3);
     assert_eq!(t.generated_bytes(), 5);
-    let usage = frame_json(StreamStep::Frame(
-        t.usage_frame(&outcome.usage.unwrap(), &cost()),
-    ));
+    let usage = frame_json(StreamStep::Frame(t.usage_frame(
+        &outcome.usage.unwrap(),
+        &cost(),
+        None,
+    )));
     assert_eq!(usage["choices"], json!([]));
     assert_eq!(usage["usage"]["cost"], json!(3e-6));
     assert_eq!(usage["id"], "gen-1-abc");
