@@ -43,7 +43,6 @@ DEFAULT_SPEC = os.path.join(HERE, "..", "..", "..", "shared", "reference", "open
 SPEC_URI = "urn:switchyard-test:openrouter-openapi"
 API = "/api/v1"
 EXAMPLES_PER_VIOLATION = 3
-STATS_FIELDS = ("latency_last_30m", "throughput_last_30m", "uptime_last_5m", "uptime_last_30m", "uptime_last_1d")
 DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
@@ -75,6 +74,16 @@ class Gateway:
             root = root[: -len(API)]
         self.root = root
 
+    def post_json(self, path, body, key):
+        """POSTs a JSON body with a bearer key; returns the Response (the whole body, SSE or not)."""
+        req = urllib.request.Request(self.root + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return Response(self.root + path, r.status, r.headers, r.read().decode("utf-8", "replace"))
+        except urllib.error.HTTPError as e:
+            return Response(self.root + path, e.code, e.headers, e.read().decode("utf-8", "replace"))
+
     def get(self, path, params=None, key=None):
         """GETs `path` (from the root, e.g. `/api/v1/models`) with query `params` (a dict or pairs)."""
         url = self.root + path
@@ -88,6 +97,23 @@ class Gateway:
                 return Response(url, r.status, r.headers, r.read().decode("utf-8", "replace"))
         except urllib.error.HTTPError as e:
             return Response(url, e.code, e.headers, e.read().decode("utf-8", "replace"))
+
+
+def stats_problems(where, ep):
+    """What is wrong with an endpoint's live statistics (each may be null)."""
+    problems = []
+    for f in ("uptime_last_5m", "uptime_last_30m", "uptime_last_1d"):
+        v = ep.get(f)
+        if v is not None and not (isinstance(v, (int, float)) and 0 <= v <= 100):
+            problems.append(f"{where}: {f} = {v!r} is not a percentage")
+    for f in ("latency_last_30m", "throughput_last_30m"):
+        v = ep.get(f)
+        if v is None:
+            continue
+        values = [v.get(p) if isinstance(v, dict) else None for p in ("p50", "p75", "p90", "p99")]
+        if not all(isinstance(x, (int, float)) and x >= 0 for x in values) or values != sorted(values):
+            problems.append(f"{where}: {f} = {v!r} is not ordered non-negative percentiles")
+    return problems
 
 
 def model_path(model_id):
@@ -392,6 +418,7 @@ class Checker:
         self.check_embeddings()
         self.check_single_models()
         self.check_endpoints()
+        self.check_live_stats()
         self.check_zdr()
         self.check_providers()
         self.check_variants_and_aliases()
@@ -799,6 +826,51 @@ class Checker:
                 problems.append(f"{where}: pricing.{k} = {v!r}")
         return problems
 
+    # -- live statistics ---------------------------------------------------------------------
+
+    def check_live_stats(self):
+        """Sends traffic to one model, then checks that the endpoint which served it reports uptime,
+        latency and throughput, and that the response still validates against the schema."""
+        r = self.r
+        if not self.key:
+            r.fail("live stats: an inference key is needed (--api-key)", [])
+            return
+        candidates = [m for m, resp in self.endpoints.items() if self.endpoint_list(resp)
+                      and not m.endswith(":free") and "text" in ((self.by_id[m].get("architecture") or {})
+                                                                  .get("output_modalities") or [])]
+        if not candidates:
+            r.fail("live stats: no model with endpoints to send traffic to", [])
+            return
+        model_id = sorted(candidates)[0]
+        served, problems = set(), []
+        for stream in (False, True, False):
+            body = {"model": model_id, "stream": stream, "max_tokens": 16,
+                    "messages": [{"role": "user", "content": "Say something for the stats."}]}
+            resp = self.gw.post_json(API + "/chat/completions", body, self.key)
+            if resp.status != 200:
+                problems.append(f"chat {model_id} stream={stream}: {resp.describe()}")
+                continue
+            if stream:
+                chunks = [json.loads(line[5:]) for line in resp.text.splitlines()
+                          if line.startswith("data:") and line[5:].strip() != "[DONE]"]
+                served |= {c.get("provider") for c in chunks if c.get("provider")}
+            elif resp.json:
+                served.add(resp.json.get("provider"))
+        resp = self.gw.get(f"{API}/models/{model_path(model_id)}/endpoints")
+        self.r.validate(self.spec, "/models/{author}/{slug}/endpoints", resp)
+        eps = [ep for ep in self.endpoint_list(resp) if ep.get("provider_name") in served]
+        if not eps:
+            problems.append(f"{model_id}: no endpoint of the serving providers {sorted(served)} is listed")
+        for ep in eps:
+            where = f"{model_id} {ep.get('tag')}"
+            problems += stats_problems(where, ep)
+            for f in ("uptime_last_5m", "uptime_last_30m", "uptime_last_1d", "latency_last_30m",
+                      "throughput_last_30m"):
+                if ep.get(f) is None:
+                    problems.append(f"{where}: {f} is null after it served traffic")
+        r.check(f"live stats: after 3 requests to {model_id}, its serving endpoint reports uptime, latency and "
+                f"throughput", problems)
+
     # -- endpoints ---------------------------------------------------------------------------
 
     @staticmethod
@@ -847,15 +919,14 @@ class Checker:
                 if ep.get("model_name") != model.get("name"):
                     shape.append(f"{model_id}: endpoint {ep.get('tag')} model_name {ep.get('model_name')!r} != "
                                  f"{model.get('name')!r}")
-                for f in STATS_FIELDS:
-                    if ep.get(f) is not None:
-                        stats.append(f"{model_id} {ep.get('tag')}: {f} = {_short(ep.get(f), 60)}")
+                stats += stats_problems(f"{model_id} {ep.get('tag')}", ep)
                 pricing += self.pricing_problems(f"{model_id} {ep.get('tag')}", ep.get("pricing") or {})
         r = self.r
         r.check(f"/models/{{id}}/endpoints for all {len(self.endpoints)} models: 200", problems)
         r.check("endpoints: id, name, created, description, architecture equal the model's; endpoints non-empty; "
                 "model_id/model_name name the model", shape)
-        r.check("endpoints: latency, throughput and uptime stats are null", stats)
+        r.check("endpoints: live stats are null or well-formed (uptime 0-100, ordered non-negative percentiles)",
+                stats)
         r.check("endpoints: every price is a plain non-negative decimal string", pricing)
 
         # links.details, fetched as given (canonical slug or id), answers like /models/{id}/endpoints.

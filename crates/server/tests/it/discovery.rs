@@ -108,3 +108,59 @@ async fn model_endpoints_providers_and_errors() {
         get(&h, "/api/v1/models").await.1["total_count"]
     );
 }
+
+#[tokio::test]
+async fn endpoints_report_live_uptime_latency_and_throughput() {
+    let h = Harness::start().await;
+    let llama = "meta-llama/llama-3.3-70b-instruct";
+    let path = format!("/api/v1/models/{llama}/endpoints");
+    let groq = |body: &Value| {
+        body["data"]["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["provider_name"] == "Groq")
+            .cloned()
+            .unwrap()
+    };
+    let (_, before) = get(&h, &path).await;
+    assert!(groq(&before)["uptime_last_5m"].is_null());
+    assert!(groq(&before)["latency_last_30m"].is_null());
+
+    // Groq: one failure and three successes (a paced simulator so throughput is measurable).
+    h.sim_post(
+        "groq",
+        "behaviour",
+        serde_json::json!({"ttft_ms": 30, "tokens_per_s": 400, "output_tokens": 12}),
+    )
+    .await;
+    h.sim_post("groq", "faults", serde_json::json!([{"status": 500}]))
+        .await;
+    for stream in [false, false, true, false] {
+        let response = h
+            .chat(serde_json::json!({"model": llama, "stream": stream, "messages": crate::harness::user("hi"),
+                "provider": {"only": ["groq"]}}))
+            .await;
+        let _ = response.text().await;
+    }
+    let (status, after) = get(&h, &path).await;
+    assert_eq!(status, 200);
+    let e = groq(&after);
+    for window in ["uptime_last_5m", "uptime_last_30m", "uptime_last_1d"] {
+        assert_eq!(e[window], 75.0, "{window}: {e}");
+    }
+    let latency = &e["latency_last_30m"];
+    let p50 = latency["p50"].as_f64().unwrap();
+    assert!(p50 >= 25.0 && p50 < 2000.0, "time to first token {latency}");
+    assert!(latency["p99"].as_f64().unwrap() >= p50);
+    let throughput = e["throughput_last_30m"]["p50"].as_f64().unwrap();
+    assert!(throughput > 0.0, "{e}");
+    // Endpoints that served nothing stay null.
+    let deepinfra = after["data"]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["provider_name"] == "DeepInfra")
+        .unwrap();
+    assert!(deepinfra["uptime_last_1d"].is_null());
+}
