@@ -217,3 +217,53 @@ fn bad_overrides_name_the_line_and_the_fix() {
         "protocol = \"openai\"",
     );
 }
+
+#[test]
+fn routing_section_sets_health_policy_and_account_defaults() {
+    let text = r#"
+[routing]
+outage_window_s = 10
+outage_min_failures = 5
+outage_failure_percent = 80
+breaker_open_s = 2
+provider = { ignore = ["together"], sort = "price" }
+
+[routing.accounts.acct_a]
+provider = { order = ["groq"], allow_fallbacks = false }
+"#;
+    let config = Config::from_toml(text, &env_of(&[]), &Overrides::default()).unwrap();
+    let r = &config.routing;
+    assert_eq!(r.health.outage_window_ms, 10_000);
+    assert_eq!(r.health.outage_min_failures, 5);
+    assert!((r.health.outage_failure_ratio - 0.8).abs() < 1e-9);
+    assert_eq!(r.health.open_ms, 2_000);
+    assert_eq!(
+        r.defaults_for("acct_b").unwrap()["ignore"],
+        serde_json::json!(["together"])
+    );
+    assert_eq!(
+        r.defaults_for("acct_a").unwrap()["order"],
+        serde_json::json!(["groq"])
+    );
+
+    for (bad, want) in [
+        (
+            "[routing]\nprovider = { sort = \"fastest\" }\n",
+            "routing.provider",
+        ),
+        (
+            "[routing.accounts.x]\nprovider = { order = \"groq\" }\n",
+            "routing.accounts.x.provider",
+        ),
+        (
+            "[routing]\noutage_failure_percent = 0\n",
+            "outage_failure_percent",
+        ),
+        ("[routing]\nbreaker = 1\n", "breaker"),
+    ] {
+        let err = Config::from_toml(bad, &env_of(&[]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{bad}: {err}");
+    }
+}
