@@ -7,6 +7,7 @@ mod chat;
 mod concurrency;
 mod discovery;
 mod errors;
+mod failover;
 mod harness;
 mod keys;
 mod stream;
