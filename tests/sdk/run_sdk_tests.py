@@ -98,6 +98,14 @@ def main():
     )
     print("simulator check: " + (sim_check.stdout.strip().splitlines() or ["printed nothing"])[-1])
     check("simulator passes the openai SDK check", lambda: _assert(sim_check.returncode == 0, sim_check.stdout + sim_check.stderr))
+    # ... and the official Anthropic SDK, on its Messages API.
+    anthropic_check = subprocess.run(
+        [sys.executable, os.path.join(HERE, "..", "..", "crates", "simulator", "tests", "sdk", "check_anthropic.py"), sim],
+        capture_output=True, text=True,
+    )
+    print("simulator anthropic check: " + (anthropic_check.stdout.strip().splitlines() or ["printed nothing"])[-1])
+    check("simulator passes the anthropic SDK check",
+          lambda: _assert(anthropic_check.returncode == 0, anthropic_check.stdout + anthropic_check.stderr))
 
     oa = openai.OpenAI(base_url=base, api_key=key, max_retries=0,
                        default_headers={"HTTP-Referer": "https://sdk.test", "X-Title": "SDK test"})

@@ -24,6 +24,7 @@ pub mod error;
 pub mod generation;
 pub mod health;
 pub mod keys;
+pub mod messages;
 pub mod money;
 pub mod pricing;
 pub mod protocol;

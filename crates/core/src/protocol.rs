@@ -2,18 +2,22 @@
 //! client's OpenAI-shaped chat request/response and what that upstream speaks.
 //!
 //! Shared here: what every translation needs to know about the serving endpoint ([`Served`]), what it
-//! learns from the upstream ([`Outcome`]), finish-reason normalisation and the usage object we emit.
+//! learns from the upstream ([`Outcome`]), finish-reason normalisation, the usage object we emit, the
+//! stamping of the chunks we stream (`ChunkStamp`) and the HTTP-status table of upstream errors.
 
+pub mod anthropic;
 pub mod openai;
 
 use crate::catalog::Protocol;
+use crate::error::{ApiError, ErrorCode};
 use crate::pricing::{Charge, Usage};
-use serde_json::{json, Value};
+use crate::sse::data_frame;
+use serde_json::{json, Map, Value};
 
 /// Whether this build can translate to `protocol`. Providers speaking others stay in the catalog
 /// but are not routed to (and not listed by the discovery API) until their translator lands.
 pub fn translator_available(protocol: Protocol) -> bool {
-    matches!(protocol, Protocol::OpenAi)
+    matches!(protocol, Protocol::OpenAi | Protocol::Anthropic)
 }
 
 /// Who served a generation, as the client must see it.
@@ -48,7 +52,11 @@ pub fn retryable_status(status: u16) -> bool {
 /// Normalises a provider's finish reason to OpenRouter's five values.
 pub fn finish_reason(native: &str) -> &'static str {
     match native {
-        "length" | "max_tokens" | "MAX_TOKENS" | "model_length" => "length",
+        "length"
+        | "max_tokens"
+        | "MAX_TOKENS"
+        | "model_length"
+        | "model_context_window_exceeded" => "length",
         "tool_calls" | "function_call" | "tool_use" => "tool_calls",
         "content_filter" | "SAFETY" | "RECITATION" | "refusal" => "content_filter",
         "error" => "error",
@@ -82,4 +90,165 @@ pub fn usage_json(usage: &Usage, charge: &Charge) -> Value {
             "upstream_inference_completions_cost": cost.completion.as_usd_f64(),
         },
     })
+}
+
+/// What one upstream stream event means for the relay.
+#[derive(Debug, PartialEq)]
+pub enum StreamStep {
+    /// Send this frame to the client.
+    Frame(Vec<u8>),
+    /// Nothing to send (e.g. the upstream's usage-only chunk, which we re-issue with the cost).
+    Nothing,
+    /// The upstream finished the stream.
+    Done,
+}
+
+/// Who a streamed chunk comes from, stamped on every `chat.completion.chunk` a translator sends, so
+/// that every upstream protocol streams chunks the client cannot tell apart.
+#[derive(Debug, Clone)]
+pub(crate) struct ChunkStamp {
+    generation_id: String,
+    model: String,
+    provider_name: String,
+    created: i64,
+}
+
+impl ChunkStamp {
+    pub(crate) fn new(served: &Served<'_>) -> ChunkStamp {
+        ChunkStamp {
+            generation_id: served.generation_id.to_owned(),
+            model: served.model.to_owned(),
+            provider_name: served.provider_name.to_owned(),
+            created: served.created,
+        }
+    }
+
+    pub(crate) fn provider_name(&self) -> &str {
+        &self.provider_name
+    }
+
+    /// `chunk` with our id, object, created, model and provider, as an SSE frame.
+    pub(crate) fn frame(&self, mut chunk: Map<String, Value>) -> Vec<u8> {
+        chunk.insert("id".into(), json!(self.generation_id));
+        chunk.insert("object".into(), json!("chat.completion.chunk"));
+        chunk.insert("created".into(), json!(self.created));
+        chunk.insert("model".into(), json!(self.model));
+        chunk.insert("provider".into(), json!(self.provider_name));
+        data_frame(&serde_json::to_vec(&Value::Object(chunk)).unwrap_or_default())
+    }
+
+    /// The last chunk before `[DONE]`: no choices, the usage with its cost, and the routing
+    /// metadata when the client asked for it.
+    pub(crate) fn usage_frame(
+        &self,
+        usage: &Usage,
+        charge: &Charge,
+        metadata: Option<Value>,
+    ) -> Vec<u8> {
+        let mut chunk = Map::new();
+        chunk.insert("choices".into(), json!([]));
+        chunk.insert("usage".into(), usage_json(usage, charge));
+        if let Some(metadata) = metadata {
+            chunk.insert("openrouter_metadata".into(), metadata);
+        }
+        self.frame(chunk)
+    }
+
+    /// OpenRouter's mid-stream error chunk: top-level `error` and a choice finishing with `error`.
+    pub(crate) fn error_frame(
+        &self,
+        err: &ApiError,
+        native_finish_reason: Option<&str>,
+    ) -> Vec<u8> {
+        let mut metadata = err.metadata.clone().unwrap_or_default();
+        metadata.insert("error_type".into(), json!(err.code.error_type()));
+        let mut chunk = Map::new();
+        chunk.insert(
+            "error".into(),
+            json!({"code": err.code.status(), "message": err.message, "metadata": metadata}),
+        );
+        chunk.insert(
+            "choices".into(),
+            json!([{"index": 0, "delta": {"content": ""}, "finish_reason": "error",
+                "native_finish_reason": native_finish_reason}]),
+        );
+        self.frame(chunk)
+    }
+}
+
+/// An upstream's HTTP error, read: the status, the provider's own message when its body had one,
+/// and whether that message says the prompt does not fit the context window.
+pub(crate) struct UpstreamFailure<'a> {
+    pub status: u16,
+    pub provider_message: Option<String>,
+    /// What goes to `metadata.raw`: the provider's message, else the start of its body.
+    pub raw: String,
+    pub context_length: bool,
+    pub provider_name: &'a str,
+    pub retry_after: Option<u64>,
+}
+
+/// The client's error for an upstream HTTP failure, by status: request errors keep the provider's
+/// words, failures of the provider itself get ours (its words stay in `metadata.raw`).
+pub(crate) fn upstream_failure(failure: UpstreamFailure<'_>) -> ApiError {
+    let UpstreamFailure {
+        status,
+        provider_message,
+        raw,
+        context_length,
+        provider_name,
+        retry_after,
+    } = failure;
+    let (code, message) = match status {
+        400 | 413 | 422 if context_length => (
+            ErrorCode::ContextLengthExceeded,
+            provider_message
+                .unwrap_or_else(|| "The prompt is longer than the model's context".to_owned()),
+        ),
+        400 | 404 | 422 => (
+            ErrorCode::InvalidRequest,
+            provider_message.unwrap_or_else(|| "Provider rejected the request".to_owned()),
+        ),
+        413 => (
+            ErrorCode::PayloadTooLarge,
+            "Provider rejected the request as too large".to_owned(),
+        ),
+        408 | 504 => (ErrorCode::UpstreamTimeout, "Provider timed out".to_owned()),
+        429 => (
+            ErrorCode::RateLimited,
+            format!("{provider_name} is rate limited upstream; retry shortly"),
+        ),
+        503 | 529 => (
+            ErrorCode::UpstreamOverloaded,
+            format!("{provider_name} is overloaded"),
+        ),
+        _ => (
+            ErrorCode::UpstreamError,
+            "Provider returned error".to_owned(),
+        ),
+    };
+    let mut err = ApiError::new(code, message)
+        .with_metadata("provider_name", json!(provider_name))
+        .with_metadata("provider_code", json!(status))
+        .with_metadata("error_type", json!(code.error_type()))
+        .with_metadata("raw", json!(raw));
+    err.retry_after = retry_after;
+    err
+}
+
+/// Whether a provider's 400 message says the prompt does not fit the context window (the wordings
+/// of OpenAI, vLLM, Together, Groq, Anthropic and others).
+pub(crate) fn is_context_length_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "maximum context length",
+        "context length",
+        "context_length",
+        "context window",
+        "context limit",
+        "too many tokens",
+        "prompt is too long",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
 }

@@ -26,12 +26,14 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_core::catalog::Pricing;
+use switchyard_core::catalog::Protocol;
 use switchyard_core::chat::ChatRequest;
 use switchyard_core::error::{ApiError, ErrorCode};
 use switchyard_core::generation::{Attempt, GenerationRecord};
 use switchyard_core::money::Money;
 use switchyard_core::pricing::{self, Charge, Cost, Usage};
-use switchyard_core::protocol::openai::{self, StreamStep, StreamTranslator};
+use switchyard_core::protocol::anthropic;
+use switchyard_core::protocol::openai::{self, StreamStep};
 use switchyard_core::protocol::{retryable_status, Outcome, Served};
 use switchyard_core::routing::{self, ProviderPrefs, RouteRequest, Strategy};
 use switchyard_core::sse::{SseItem, SseParser, DONE_FRAME, KEEPALIVE_FRAME};
@@ -54,6 +56,8 @@ struct Target {
     is_byok: bool,
     /// The endpoint's entry in the health book.
     health_key: String,
+    /// The wire format the provider speaks.
+    protocol: Protocol,
 }
 
 /// The routing decision as dispatch uses it.
@@ -80,6 +84,8 @@ struct RequestCtx {
     streamed: bool,
     /// `X-OpenRouter-Metadata: enabled`: explain the routing decision in the response.
     want_metadata: bool,
+    /// The client's `anthropic-beta` (or `x-anthropic-beta`) features, for Anthropic upstreams.
+    anthropic_beta: Option<String>,
 }
 
 pub async fn chat_completions(
@@ -87,17 +93,56 @@ pub async fn chat_completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match handle(state, headers, body).await {
+    match dispatch(state, headers, body, Ingress::Chat).await {
         Ok(response) => response,
-        Err(err) => HttpError(err).into_response(),
+        Err(rejected) => rejected.into_response(),
     }
 }
 
-async fn handle(
+/// The request shape a client sent; the pipeline itself always works on a chat request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingress {
+    /// `POST /chat/completions`.
+    Chat,
+    /// `POST /messages`: Anthropic's shape, translated to a chat request first.
+    Messages,
+}
+
+/// A request that failed before or instead of a response, with the generation id when a record
+/// was written (the client can look it up).
+#[derive(Debug)]
+pub struct Rejected {
+    pub err: ApiError,
+    pub generation_id: Option<String>,
+}
+
+impl From<ApiError> for Rejected {
+    fn from(err: ApiError) -> Rejected {
+        Rejected {
+            err,
+            generation_id: None,
+        }
+    }
+}
+
+impl IntoResponse for Rejected {
+    fn into_response(self) -> Response {
+        let mut response = HttpError(self.err).into_response();
+        if let Some(id) = &self.generation_id {
+            insert_generation_id(response.headers_mut(), id);
+        }
+        response
+    }
+}
+
+/// Authenticates, reads and validates the request, routes it, reserves its worst case and runs
+/// the attempts; the response is OpenAI-shaped (JSON or SSE) whatever the ingress.
+pub async fn dispatch(
     state: Arc<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, ApiError> {
+    ingress: Ingress,
+) -> Result<Response, Rejected> {
     let started = Instant::now();
     let now_ms = state.now_ms();
     let principal = state
@@ -105,6 +150,10 @@ async fn handle(
         .authenticate(&state.store, &headers, Need::Inference, now_ms)
         .await?;
     let bytes = read_body(body, state.limits.max_body_bytes).await?;
+    let bytes: Bytes = match ingress {
+        Ingress::Chat => bytes,
+        Ingress::Messages => Bytes::from(switchyard_core::messages::to_chat_request(&bytes)?),
+    };
     let request = ChatRequest::parse(&bytes)?;
     check_allowed(&state, &principal, &request)?;
     let key = &principal.key;
@@ -120,7 +169,7 @@ async fn handle(
         let worst = pricing::worst_case(
             &t.pricing,
             request.prompt_estimate(),
-            max_output(&request, t),
+            reserved_output(&request, t),
         );
         let charged = if t.is_byok {
             state.byok.fee(worst, false)
@@ -178,6 +227,7 @@ async fn handle(
         streamed: request.stream(),
         want_metadata: header("x-openrouter-metadata")
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("enabled")),
+        anthropic_beta: header("x-anthropic-beta").or_else(|| header("anthropic-beta")),
     };
     let generation_id = ctx.generation_id.clone();
     let result = if request.stream() {
@@ -190,11 +240,10 @@ async fn handle(
             .unwrap_or_else(|_| Err(ApiError::new(ErrorCode::Internal, "Request task failed")))
     };
     // Failed generations have a record too; the id lets the client look it up.
-    Ok(result.unwrap_or_else(|err| {
-        let mut response = HttpError(err).into_response();
-        insert_generation_id(response.headers_mut(), &generation_id);
-        response
-    }))
+    result.map_err(|err| Rejected {
+        err,
+        generation_id: Some(generation_id),
+    })
 }
 
 /// Refuses models outside the key's allow-list (compared as requested and as resolved).
@@ -305,7 +354,15 @@ async fn route(
             pricing: c.endpoint.pricing.clone(),
             max_completion_tokens: c.endpoint.max_completion_tokens,
             context_length: c.endpoint.context_length,
-            url: format!("{}{}", upstream.base_url, openai::CHAT_PATH),
+            url: format!(
+                "{}{}",
+                upstream.base_url,
+                match c.provider.protocol {
+                    Protocol::Anthropic => anthropic::MESSAGES_PATH,
+                    _ => openai::CHAT_PATH,
+                }
+            ),
+            protocol: c.provider.protocol,
             api_key: upstream.api_key.as_ref().map(|k| k.expose().to_owned()),
             is_byok: false,
             health_key: endpoint_key(&c.model.id, &c.endpoint.tag),
@@ -343,6 +400,24 @@ fn max_output(request: &ChatRequest, target: &Target) -> u64 {
         Some(cap) => cap.min(endpoint_max.max(1)),
         None => endpoint_max,
     }
+}
+
+/// Output tokens the reservation must cover: [`max_output`], except that Anthropic's thinking
+/// budget comes on top of the client's cap (the translator raises `max_tokens` for it, up to
+/// the endpoint's maximum).
+fn reserved_output(request: &ChatRequest, target: &Target) -> u64 {
+    let reasoning = ["reasoning", "reasoning_effort", "include_reasoning"]
+        .iter()
+        .any(|f| request.body().get(*f).is_some_and(|v| !v.is_null()));
+    if reasoning && target.protocol == Protocol::Anthropic {
+        let endpoint_max = target.max_completion_tokens.unwrap_or_else(|| {
+            target
+                .context_length
+                .saturating_sub(request.prompt_estimate())
+        });
+        return endpoint_max.max(max_output(request, target));
+    }
+    max_output(request, target)
 }
 
 /// Why one attempt failed.
@@ -462,22 +537,79 @@ impl<'s> Dispatch<'s> {
     }
 }
 
+/// The upstream request for `target`'s protocol: its body and its authentication headers.
+fn upstream_request(
+    state: &AppState,
+    ctx: &RequestCtx,
+    target: &Target,
+    request: &ChatRequest,
+) -> Result<reqwest::RequestBuilder, ApiError> {
+    let builder = state
+        .client
+        .post(&target.url)
+        .header(header::CONTENT_TYPE, "application/json");
+    Ok(match target.protocol {
+        Protocol::Anthropic => {
+            let body = anthropic::request_body(
+                request,
+                &target.upstream_model,
+                max_output(request, target),
+            )?;
+            let mut builder = builder
+                .header("anthropic-version", anthropic::ANTHROPIC_VERSION)
+                .body(body);
+            if let Some(key) = &target.api_key {
+                builder = builder.header("x-api-key", key);
+            }
+            let mut betas: Vec<String> = ctx.anthropic_beta.iter().cloned().collect();
+            betas.extend(
+                anthropic::beta_headers(request)
+                    .iter()
+                    .map(|b| b.to_string()),
+            );
+            if !betas.is_empty() {
+                builder = builder.header("anthropic-beta", betas.join(","));
+            }
+            builder
+        }
+        _ => {
+            let mut builder = builder.body(openai::request_body(request, &target.upstream_model));
+            if let Some(key) = &target.api_key {
+                builder = builder.bearer_auth(key);
+            }
+            builder
+        }
+    })
+}
+
+/// The client's error for an upstream's non-2xx answer, in that upstream's dialect.
+fn upstream_error(target: &Target, status: u16, body: &[u8], retry_after: Option<u64>) -> ApiError {
+    match target.protocol {
+        Protocol::Anthropic => {
+            anthropic::upstream_error(status, body, &target.provider_name, retry_after)
+        }
+        _ => openai::upstream_error(status, body, &target.provider_name, retry_after),
+    }
+}
+
 /// Sends the request to one target and returns the response if its status is a success.
 async fn send(
     state: &AppState,
+    ctx: &RequestCtx,
     target: &Target,
     request: &ChatRequest,
     attempts: &mut Vec<Attempt>,
 ) -> Result<reqwest::Response, Failure> {
     let started = Instant::now();
-    let mut builder = state
-        .client
-        .post(&target.url)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(openai::request_body(request, &target.upstream_model));
-    if let Some(key) = &target.api_key {
-        builder = builder.bearer_auth(key);
-    }
+    let mut builder = match upstream_request(state, ctx, target, request) {
+        Ok(builder) => builder,
+        Err(err) => {
+            return Err(Failure {
+                err,
+                kind: FailureKind::Request,
+            })
+        }
+    };
     if request.stream() {
         builder = builder.header(header::ACCEPT, "text/event-stream");
     }
@@ -528,7 +660,7 @@ async fn send(
                 .ok()
                 .and_then(Result::ok)
                 .unwrap_or_default();
-            let err = openai::upstream_error(status, &body, &target.provider_name, retry_after);
+            let err = upstream_error(target, status, &body, retry_after);
             let kind = if err.code == ErrorCode::ContextLengthExceeded {
                 FailureKind::ContextLength
             } else if matches!(status, 401..=403) {
@@ -568,7 +700,7 @@ async fn complete(
             continue;
         }
         let sent = Instant::now();
-        let response = match send(&state, target, &request, &mut d.attempts).await {
+        let response = match send(&state, &ctx, target, &request, &mut d.attempts).await {
             Ok(r) => r,
             Err(f) => {
                 d.failed(target, f);
@@ -578,7 +710,10 @@ async fn complete(
         let first_byte = Instant::now();
         let read = tokio::time::timeout(state.limits.idle_timeout, response.bytes()).await;
         let parsed = match read {
-            Ok(Ok(bytes)) => openai::parse_response(&bytes),
+            Ok(Ok(bytes)) => match target.protocol {
+                Protocol::Anthropic => anthropic::parse_response(&bytes, &request),
+                _ => openai::parse_response(&bytes),
+            },
             Ok(Err(_)) => Err(provider_failure(
                 ErrorCode::UpstreamError,
                 "The provider closed the connection mid-response",
@@ -818,7 +953,7 @@ async fn stream_attempts(
         let sent = Instant::now();
         // Waiting for the headers: keep-alives keep the client (and proxies) patient.
         let upstream = {
-            let sending = send(&state, target, &request, &mut d.attempts);
+            let sending = send(&state, &ctx, target, &request, &mut d.attempts);
             tokio::pin!(sending);
             loop {
                 tokio::select! {
@@ -839,7 +974,7 @@ async fn stream_attempts(
             }
             Some(Ok(upstream)) => upstream,
         };
-        let mut relay = Relay::new(&ctx, target, sent);
+        let mut relay = Relay::new(&ctx, target, &request, sent);
         let end = relay.run(&state, upstream, &mut link, &mut keepalive).await;
         match end {
             End::BeforeContent(err) => {
@@ -871,7 +1006,7 @@ async fn stream_attempts(
         // Keep-alives committed the 200: end the stream with the error chunk.
         None => {
             if let Some(target) = last {
-                let relay = Relay::new(&ctx, target, Instant::now());
+                let relay = Relay::new(&ctx, target, &request, Instant::now());
                 let _ = link
                     .tx
                     .send(Bytes::from(relay.translator.error_frame(&err)))
@@ -896,18 +1031,69 @@ fn cancelled(state: &AppState, ctx: &RequestCtx, reservation: Reservation, attem
     ));
 }
 
+/// The stream translator of the serving endpoint's protocol.
+enum Translator {
+    OpenAi(openai::StreamTranslator),
+    Anthropic(anthropic::StreamTranslator),
+}
+
+/// Calls the same method on whichever translator it is.
+macro_rules! each {
+    ($self:expr, $t:ident => $call:expr) => {
+        match $self {
+            Translator::OpenAi($t) => $call,
+            Translator::Anthropic($t) => $call,
+        }
+    };
+}
+
+impl Translator {
+    fn new(served: &Served<'_>, protocol: Protocol, req: &ChatRequest) -> Translator {
+        match protocol {
+            Protocol::Anthropic => {
+                Translator::Anthropic(anthropic::StreamTranslator::new(served, req))
+            }
+            _ => Translator::OpenAi(openai::StreamTranslator::new(served)),
+        }
+    }
+
+    fn on_data(&mut self, data: &str) -> Result<StreamStep, ApiError> {
+        each!(self, t => t.on_data(data))
+    }
+
+    fn content_sent(&self) -> bool {
+        each!(self, t => t.content_sent())
+    }
+
+    fn outcome(&self) -> &Outcome {
+        each!(self, t => t.outcome())
+    }
+
+    fn generated_bytes(&self) -> usize {
+        each!(self, t => t.generated_bytes())
+    }
+
+    fn usage_frame(&self, usage: &Usage, charge: &Charge, metadata: Option<Value>) -> Vec<u8> {
+        each!(self, t => t.usage_frame(usage, charge, metadata))
+    }
+
+    fn error_frame(&self, err: &ApiError) -> Vec<u8> {
+        each!(self, t => t.error_frame(err))
+    }
+}
+
 /// One streamed attempt: translates upstream events and relays them, holding them back until
 /// the first content so that an attempt failing before it can be discarded.
 struct Relay<'t> {
     target: &'t Target,
-    translator: StreamTranslator,
+    translator: Translator,
     sent: Instant,
     first_content: Option<Instant>,
     held: Vec<u8>,
 }
 
 impl<'t> Relay<'t> {
-    fn new(ctx: &RequestCtx, target: &'t Target, sent: Instant) -> Relay<'t> {
+    fn new(ctx: &RequestCtx, target: &'t Target, req: &ChatRequest, sent: Instant) -> Relay<'t> {
         let served = Served {
             generation_id: &ctx.generation_id,
             model: &target.model_id,
@@ -916,7 +1102,7 @@ impl<'t> Relay<'t> {
         };
         Relay {
             target,
-            translator: StreamTranslator::new(&served),
+            translator: Translator::new(&served, target.protocol, req),
             sent,
             first_content: None,
             held: Vec::new(),

@@ -7,6 +7,7 @@
 //! - [`keys`]: the key-management API and the key object.
 //! - [`recorder`]: batched, off-path writing of generation records.
 //! - [`chat`]: the chat-completions dispatch loop and stream relay.
+//! - [`messages`]: Anthropic's `/messages` as an ingress, adapted onto the chat pipeline.
 //! - [`health`]: live per-endpoint uptime, latency and throughput; outage detection and breakers.
 //! - [`admin`]: `/key`, `/credits`, `/generation`.
 //! - [`byok`]: accounts' own provider credentials, encrypted at rest, and `/byok`.
@@ -28,6 +29,7 @@ pub mod health;
 pub mod keys;
 pub mod ledger;
 pub mod limits;
+pub mod messages;
 pub mod recorder;
 
 use axum::extract::DefaultBodyLimit;
@@ -223,6 +225,8 @@ impl Gateway {
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/chat/completions", post(chat::chat_completions))
+        .route("/messages", post(messages::create))
+        .route("/messages/count_tokens", post(messages::count_tokens))
         .route("/key", get(admin::current_key))
         .route("/auth/key", get(admin::current_key))
         .route("/credits", get(admin::credits))

@@ -1,10 +1,10 @@
-//! Per-upstream state — behaviour, the fault queue, recorded requests — and the control API
-//! (`/_sim/{upstream}/...`) that scripts it.
+//! Per-upstream state — behaviour, the fault queue, recorded requests, prompt-cache prefixes —
+//! and the control API (`/_sim/{upstream}/...`) that scripts it.
 //!
 //! Upstreams are created on first use, by a data-plane request or a control call alike, so a
 //! test can script faults before the first request arrives.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -19,6 +19,9 @@ use serde_json::{json, Map, Value};
 /// Recorded requests kept per upstream; the oldest are dropped past this, so a long benchmark
 /// against one upstream does not grow memory without bound.
 pub const MAX_RECORDED: usize = 10_000;
+
+/// Prompt-cache prefixes remembered per upstream; the oldest are forgotten past this.
+pub const MAX_CACHED_PREFIXES: usize = 100_000;
 
 /// Every simulated upstream of one server, by name.
 #[derive(Default)]
@@ -142,6 +145,10 @@ struct UpstreamState {
     requests: VecDeque<Recorded>,
     /// Models requested so far, in first-seen order, for `GET /v1/models`.
     models: Vec<String>,
+    /// Hashes of the cacheable prompt prefixes seen so far (for protocols with prompt caching).
+    cached: HashSet<[u8; 32]>,
+    /// The same hashes, oldest first, so the set stays bounded.
+    cached_order: VecDeque<[u8; 32]>,
 }
 
 impl Upstream {
@@ -167,6 +174,25 @@ impl Upstream {
 
     pub fn models(&self) -> Vec<String> {
         lock(&self.state).models.clone()
+    }
+
+    /// Prompt caching: given the hashes of a request's cacheable prefixes (shortest first),
+    /// returns the index of the longest one seen before, and remembers them all, so the next
+    /// request with the same prefixes reads what this one wrote.
+    pub fn cache_prefixes(&self, prefixes: &[[u8; 32]]) -> Option<usize> {
+        let mut state = lock(&self.state);
+        let hit = prefixes.iter().rposition(|p| state.cached.contains(p));
+        for prefix in prefixes {
+            if state.cached.insert(*prefix) {
+                state.cached_order.push_back(*prefix);
+            }
+        }
+        while state.cached_order.len() > MAX_CACHED_PREFIXES {
+            if let Some(oldest) = state.cached_order.pop_front() {
+                state.cached.remove(&oldest);
+            }
+        }
+        hit
     }
 }
 
@@ -264,7 +290,8 @@ pub async fn requests(State(sim): State<Arc<Sim>>, Path(name): Path<String>) -> 
     .into_response()
 }
 
-/// `DELETE /_sim/{upstream}`: back to default behaviour, no faults, no recorded requests.
+/// `DELETE /_sim/{upstream}`: back to default behaviour, no faults, no recorded requests, an
+/// empty prompt cache.
 pub async fn reset(State(sim): State<Arc<Sim>>, Path(name): Path<String>) -> Response {
     let upstream = sim.upstream(&name);
     *lock(&upstream.state) = UpstreamState::default();
@@ -411,5 +438,15 @@ mod tests {
         assert_eq!(upstream.admit(req(), true).1, Some(Fault::Malformed));
         assert_eq!(upstream.admit(req(), true).1, None);
         assert_eq!(lock(&upstream.state).requests.len(), 5);
+    }
+
+    #[test]
+    fn prompt_cache_finds_the_longest_seen_prefix() {
+        let upstream = Upstream::default();
+        let (a, b, c) = ([1; 32], [2; 32], [3; 32]);
+        assert_eq!(upstream.cache_prefixes(&[a]), None);
+        assert_eq!(upstream.cache_prefixes(&[a, b]), Some(0));
+        assert_eq!(upstream.cache_prefixes(&[a, b, c]), Some(1));
+        assert_eq!(upstream.cache_prefixes(&[c]), Some(0));
     }
 }

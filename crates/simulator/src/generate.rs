@@ -1,4 +1,5 @@
-//! Deterministic content: the request hash, the PRNG, text, and JSON generated from JSON Schema.
+//! Deterministic content: the request hash, the PRNG, text, base64, and JSON generated from
+//! JSON Schema.
 //!
 //! Everything a simulated model "says" is a pure function of the request, so tests can compare
 //! a streamed answer with the non-streamed one and replay a request to get the same output.
@@ -27,10 +28,16 @@ const MAX_DEPTH: usize = 24;
 pub fn request_hash(value: &Value, skip: &[&str]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     match value {
-        Value::Object(map) => canonical_object(map, skip, &mut hasher),
-        other => canonical(other, &mut hasher),
+        Value::Object(map) => canonical_object(map, skip, &[], &mut hasher),
+        other => canonical(other, &[], &mut hasher),
     }
     hasher.finalize().into()
+}
+
+/// Feeds `value` in canonical form into `hasher`, leaving out object keys named in `skip` at
+/// every depth (so a `cache_control` marker does not change a prompt prefix's identity).
+pub fn hash_canonical(value: &Value, skip: &[&str], hasher: &mut Sha256) {
+    canonical(value, skip, hasher);
 }
 
 /// SHA-256 of raw bytes, for seeds that are not request bodies (embedding inputs).
@@ -44,13 +51,13 @@ pub fn bytes_hash(parts: &[&[u8]]) -> [u8; 32] {
 }
 
 // Sorted keys make the hash independent of serde_json's map ordering feature.
-fn canonical(value: &Value, hasher: &mut Sha256) {
+fn canonical(value: &Value, deep_skip: &[&str], hasher: &mut Sha256) {
     match value {
-        Value::Object(map) => canonical_object(map, &[], hasher),
+        Value::Object(map) => canonical_object(map, &[], deep_skip, hasher),
         Value::Array(items) => {
             hasher.update(b"[");
             for item in items {
-                canonical(item, hasher);
+                canonical(item, deep_skip, hasher);
                 hasher.update(b",");
             }
             hasher.update(b"]");
@@ -59,14 +66,22 @@ fn canonical(value: &Value, hasher: &mut Sha256) {
     }
 }
 
-fn canonical_object(map: &Map<String, Value>, skip: &[&str], hasher: &mut Sha256) {
-    let mut keys: Vec<&String> = map.keys().filter(|k| !skip.contains(&k.as_str())).collect();
+fn canonical_object(
+    map: &Map<String, Value>,
+    skip: &[&str],
+    deep_skip: &[&str],
+    hasher: &mut Sha256,
+) {
+    let mut keys: Vec<&String> = map
+        .keys()
+        .filter(|k| !skip.contains(&k.as_str()) && !deep_skip.contains(&k.as_str()))
+        .collect();
     keys.sort();
     hasher.update(b"{");
     for key in keys {
         hasher.update(Value::String(key.clone()).to_string().as_bytes());
         hasher.update(b":");
-        canonical(&map[key.as_str()], hasher);
+        canonical(&map[key.as_str()], deep_skip, hasher);
         hasher.update(b",");
     }
     hasher.update(b"}");
@@ -79,6 +94,28 @@ pub fn hex(bytes: &[u8]) -> String {
     for b in bytes {
         out.push(DIGITS[usize::from(b >> 4)] as char);
         out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+/// Standard base64 (RFC 4648 alphabet, with padding).
+pub fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
     }
     out
 }
@@ -462,6 +499,22 @@ mod tests {
         let b = json!({"messages": [{"content": "hi", "role": "user"}], "model": "m"});
         assert_eq!(request_hash(&a, &["stream"]), request_hash(&b, &["stream"]));
         assert_ne!(request_hash(&a, &[]), request_hash(&b, &[]));
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (plain, encoded) in cases {
+            assert_eq!(base64_encode(plain.as_bytes()), encoded);
+        }
     }
 
     #[test]

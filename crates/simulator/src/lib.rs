@@ -2,13 +2,17 @@
 //! each created on first use and answering in a provider's own wire format, deterministically,
 //! with usage from a fixed tokenizer, plus a control API to script behaviour and faults.
 //!
-//! Routes (OpenAI protocol for now):
-//! - `POST /{upstream}/v1/chat/completions`, `POST /{upstream}/v1/embeddings`, `GET /{upstream}/v1/models`;
+//! Routes:
+//! - OpenAI: `POST /{upstream}/v1/chat/completions`, `POST /{upstream}/v1/embeddings`,
+//!   `GET /{upstream}/v1/models`;
+//! - Anthropic: `POST /{upstream}/v1/messages`, `POST /{upstream}/v1/messages/count_tokens`;
 //! - `POST /_sim/{upstream}/behaviour`, `POST /_sim/{upstream}/faults`,
 //!   `GET /_sim/{upstream}/requests`, `DELETE /_sim/{upstream}`.
 
+mod anthropic;
 mod connection;
 mod control;
+mod exchange;
 mod generate;
 mod openai;
 mod tokenizer;
@@ -39,6 +43,11 @@ fn router() -> Router {
         )
         .route("/{upstream}/v1/embeddings", post(openai::embeddings))
         .route("/{upstream}/v1/models", get(openai::models))
+        .route("/{upstream}/v1/messages", post(anthropic::messages))
+        .route(
+            "/{upstream}/v1/messages/count_tokens",
+            post(anthropic::count_tokens),
+        )
         .fallback(openai::unknown_route)
         .with_state(sim)
 }

@@ -268,7 +268,8 @@ fn attempts_json(attempts: &[Attempt]) -> String {
     Value::Array(list).to_string()
 }
 
-fn attempts_from_json(text: &str) -> Vec<Attempt> {
+/// Attempts as stored; records written before attempts named their model get the record's.
+fn attempts_from_json(text: &str, model: &str) -> Vec<Attempt> {
     let list: Vec<Value> = serde_json::from_str(text).unwrap_or_default();
     list.iter()
         .map(|a| Attempt {
@@ -278,7 +279,7 @@ fn attempts_from_json(text: &str) -> Vec<Attempt> {
             status: a["status"].as_u64().map(|s| s as u16),
             latency_ms: a["latency_ms"].as_u64().unwrap_or(0),
             upstream_id: a["upstream_id"].as_str().map(str::to_owned),
-            model_id: a["model_id"].as_str().unwrap_or_default().to_owned(),
+            model_id: a["model_id"].as_str().unwrap_or(model).to_owned(),
             is_byok: a["is_byok"].as_bool().unwrap_or(false),
         })
         .collect()
@@ -317,7 +318,7 @@ fn generation_from_row(r: &AnyRow) -> GenerationRecord {
         user_agent: r.get("user_agent"),
         external_user: r.get("external_user"),
         session_id: r.get("session_id"),
-        attempts: attempts_from_json(r.get::<&str, _>("attempts")),
+        attempts: attempts_from_json(r.get::<&str, _>("attempts"), r.get("model")),
         error: r.get("error"),
     }
 }

@@ -4,12 +4,16 @@
 //!
 //! Pure functions over bytes and JSON; sending is the server's job.
 
-use super::{finish_reason, usage_json, Outcome, Served};
+use super::{
+    finish_reason, is_context_length_message, upstream_failure, usage_json, ChunkStamp, Outcome,
+    Served, UpstreamFailure,
+};
 use crate::chat::{ChatRequest, GATEWAY_FIELDS};
 use crate::error::{ApiError, ErrorCode};
 use crate::pricing::{Charge, Usage};
-use crate::sse::data_frame;
 use serde_json::{json, Map, Value};
+
+pub use super::StreamStep;
 
 /// Path appended to the provider's base URL.
 pub const CHAT_PATH: &str = "/chat/completions";
@@ -104,24 +108,10 @@ pub fn render_response(
     serde_json::to_vec(&Value::Object(body)).unwrap_or_default()
 }
 
-/// What one upstream stream event means for the relay.
-#[derive(Debug, PartialEq)]
-pub enum StreamStep {
-    /// Send this frame to the client.
-    Frame(Vec<u8>),
-    /// Nothing to send (e.g. the upstream's usage-only chunk, which we re-issue with the cost).
-    Nothing,
-    /// The upstream sent `[DONE]`.
-    Done,
-}
-
 /// Turns an upstream chunk stream into the client's, remembering what the final chunk needs.
 #[derive(Debug)]
 pub struct StreamTranslator {
-    generation_id: String,
-    model: String,
-    provider_name: String,
-    created: i64,
+    stamp: ChunkStamp,
     outcome: Outcome,
     generated_bytes: usize,
     content_sent: bool,
@@ -130,10 +120,7 @@ pub struct StreamTranslator {
 impl StreamTranslator {
     pub fn new(served: &Served<'_>) -> StreamTranslator {
         StreamTranslator {
-            generation_id: served.generation_id.to_owned(),
-            model: served.model.to_owned(),
-            provider_name: served.provider_name.to_owned(),
-            created: served.created,
+            stamp: ChunkStamp::new(served),
             outcome: Outcome::default(),
             generated_bytes: 0,
             content_sent: false,
@@ -154,7 +141,7 @@ impl StreamTranslator {
                 .and_then(Value::as_str)
                 .unwrap_or("Provider returned error");
             return Err(ApiError::new(ErrorCode::UpstreamError, message.to_owned())
-                .with_metadata("provider_name", json!(self.provider_name)));
+                .with_metadata("provider_name", json!(self.stamp.provider_name())));
         }
         if self.outcome.upstream_id.is_none() {
             self.outcome.upstream_id = chunk.get("id").and_then(Value::as_str).map(str::to_owned);
@@ -192,10 +179,7 @@ impl StreamTranslator {
             return Ok(StreamStep::Nothing);
         }
         chunk.remove("usage");
-        self.stamp(&mut chunk);
-        Ok(StreamStep::Frame(data_frame(
-            &serde_json::to_vec(&Value::Object(chunk)).unwrap_or_default(),
-        )))
+        Ok(StreamStep::Frame(self.stamp.frame(chunk)))
     }
 
     /// Whether any generated content has been forwarded (after which failover is impossible).
@@ -215,40 +199,13 @@ impl StreamTranslator {
     /// The last chunk before `[DONE]`: no choices, the usage with its cost, and the routing
     /// metadata when the client asked for it.
     pub fn usage_frame(&self, usage: &Usage, charge: &Charge, metadata: Option<Value>) -> Vec<u8> {
-        let mut chunk = Map::new();
-        chunk.insert("choices".into(), json!([]));
-        chunk.insert("usage".into(), usage_json(usage, charge));
-        if let Some(metadata) = metadata {
-            chunk.insert("openrouter_metadata".into(), metadata);
-        }
-        self.stamp(&mut chunk);
-        data_frame(&serde_json::to_vec(&Value::Object(chunk)).unwrap_or_default())
+        self.stamp.usage_frame(usage, charge, metadata)
     }
 
     /// OpenRouter's mid-stream error chunk: top-level `error` and a choice finishing with `error`.
     pub fn error_frame(&self, err: &ApiError) -> Vec<u8> {
-        let mut metadata = err.metadata.clone().unwrap_or_default();
-        metadata.insert("error_type".into(), json!(err.code.error_type()));
-        let mut chunk = Map::new();
-        chunk.insert(
-            "error".into(),
-            json!({"code": err.code.status(), "message": err.message, "metadata": metadata}),
-        );
-        chunk.insert(
-            "choices".into(),
-            json!([{"index": 0, "delta": {"content": ""}, "finish_reason": "error",
-                "native_finish_reason": self.outcome.native_finish_reason}]),
-        );
-        self.stamp(&mut chunk);
-        data_frame(&serde_json::to_vec(&Value::Object(chunk)).unwrap_or_default())
-    }
-
-    fn stamp(&self, chunk: &mut Map<String, Value>) {
-        chunk.insert("id".into(), json!(self.generation_id));
-        chunk.insert("object".into(), json!("chat.completion.chunk"));
-        chunk.insert("created".into(), json!(self.created));
-        chunk.insert("model".into(), json!(self.model));
-        chunk.insert("provider".into(), json!(self.provider_name));
+        self.stamp
+            .error_frame(err, self.outcome.native_finish_reason.as_deref())
     }
 }
 
@@ -278,57 +235,14 @@ pub fn upstream_error(
         || provider_message
             .as_deref()
             .is_some_and(is_context_length_message);
-    let (code, message) = match status {
-        400 | 413 | 422 if context_length => (
-            ErrorCode::ContextLengthExceeded,
-            provider_message
-                .unwrap_or_else(|| "The prompt is longer than the model's context".to_owned()),
-        ),
-        400 | 404 | 422 => (
-            ErrorCode::InvalidRequest,
-            provider_message.unwrap_or_else(|| "Provider rejected the request".to_owned()),
-        ),
-        413 => (
-            ErrorCode::PayloadTooLarge,
-            "Provider rejected the request as too large".to_owned(),
-        ),
-        408 | 504 => (ErrorCode::UpstreamTimeout, "Provider timed out".to_owned()),
-        429 => (
-            ErrorCode::RateLimited,
-            format!("{provider_name} is rate limited upstream; retry shortly"),
-        ),
-        503 | 529 => (
-            ErrorCode::UpstreamOverloaded,
-            format!("{provider_name} is overloaded"),
-        ),
-        _ => (
-            ErrorCode::UpstreamError,
-            "Provider returned error".to_owned(),
-        ),
-    };
-    let mut err = ApiError::new(code, message)
-        .with_metadata("provider_name", json!(provider_name))
-        .with_metadata("provider_code", json!(status))
-        .with_metadata("error_type", json!(code.error_type()))
-        .with_metadata("raw", json!(raw));
-    err.retry_after = retry_after;
-    err
-}
-
-/// Whether a provider's 400 message says the prompt does not fit the context window (the wordings
-/// of OpenAI, vLLM, Together, Groq and others).
-fn is_context_length_message(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    [
-        "maximum context length",
-        "context length",
-        "context_length",
-        "context window",
-        "too many tokens",
-        "prompt is too long",
-    ]
-    .iter()
-    .any(|needle| m.contains(needle))
+    upstream_failure(UpstreamFailure {
+        status,
+        provider_message,
+        raw,
+        context_length,
+        provider_name,
+        retry_after,
+    })
 }
 
 /// A 2xx upstream answer we could not read.

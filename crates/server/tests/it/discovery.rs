@@ -17,7 +17,14 @@ async fn models_list_count_and_paging() {
     let models = all["data"].as_array().unwrap();
     assert_eq!(all["total_count"].as_u64().unwrap() as usize, models.len());
     assert!(all["links"]["next"].is_null());
-    let enabled = ["openai", "deepinfra", "groq", "together", "mistral"];
+    let enabled = [
+        "openai",
+        "deepinfra",
+        "groq",
+        "together",
+        "mistral",
+        "anthropic",
+    ];
     // Every listed model is served by an enabled provider, and the list is not empty.
     assert!(models.iter().any(|m| m["id"] == "openai/gpt-4o-mini"));
     for m in models {
@@ -87,7 +94,7 @@ async fn model_endpoints_providers_and_errors() {
         .collect();
     assert!(slugs.contains(&"openai") && slugs.contains(&"groq"));
     assert!(
-        slugs.len() <= 5,
+        slugs.len() <= 6,
         "only enabled providers are listed: {slugs:?}"
     );
 

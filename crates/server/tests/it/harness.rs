@@ -97,7 +97,14 @@ impl Harness {
         );
         text.push_str(options.extra_config);
         text.push('\n');
-        for slug in ["openai", "deepinfra", "groq", "together", "mistral"] {
+        for slug in [
+            "openai",
+            "deepinfra",
+            "groq",
+            "together",
+            "mistral",
+            "anthropic",
+        ] {
             text.push_str(&format!(
                 "[providers.{slug}]\nbase_url = \"http://{sim_addr}/{slug}/v1\"\napi_key = \"sim-key\"\n"
             ));

@@ -2,6 +2,7 @@
 //! every test talks HTTP to them like a client would.
 
 mod activity;
+mod anthropic;
 mod byok;
 mod chat;
 mod concurrency;

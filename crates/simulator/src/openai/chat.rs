@@ -1,25 +1,19 @@
 //! `POST /{upstream}/v1/chat/completions`: validation, prompt token counting, the simulated
 //! answer (text, JSON for `response_format`, or tool calls), and its non-streaming and SSE forms.
 
-use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::time::Instant;
 
-use super::{
-    admit, invalid, json_body, not_json, now_unix, pace_whole, request_id, BodyFault, Invalid,
-    CUT_FLUSH,
-};
+use super::{admit, invalid, json_body, not_json, now_unix, Invalid, OpenAi};
 use crate::control::{Behaviour, Sim};
+use crate::exchange::{pace_whole, stream_response, Event, Events};
 use crate::generate::{hex, json_for_schema, request_hash, words, Rng};
 use crate::tokenizer;
 
@@ -82,7 +76,7 @@ pub async fn chat_completions(
             answer,
             chat.include_usage.then_some(usage),
         );
-        return stream_response(stream, &admitted.behaviour, admitted.body_fault);
+        return stream_response::<OpenAi>(stream, &admitted.behaviour, admitted.body_fault);
     }
 
     pace_whole(&admitted.behaviour, completion_tokens).await;
@@ -677,13 +671,6 @@ enum Step {
     End,
 }
 
-/// One SSE event, and whether it carries a (paced) token.
-struct Event {
-    bytes: Bytes,
-    token: bool,
-    done: bool,
-}
-
 /// The chunks of one streamed completion, as OpenAI sends them.
 struct ChatStream {
     /// Every chunk's opening, up to and including `"choices":[`.
@@ -774,13 +761,15 @@ impl ChatStream {
             Step::Finish
         }
     }
+}
 
+impl Events for ChatStream {
     fn next_event(&mut self) -> Option<Event> {
         let event = |bytes, token| {
             Some(Event {
                 bytes,
                 token,
-                done: false,
+                last: false,
             })
         };
         match self.step {
@@ -859,103 +848,10 @@ impl ChatStream {
                 Some(Event {
                     bytes: Bytes::from_static(b"data: [DONE]\n\n"),
                     token: false,
-                    done: true,
+                    last: true,
                 })
             }
             Step::End => None,
         }
     }
-}
-
-/// Drives a `ChatStream` in time: the first event at `ttft`, token `k` at `ttft + k/rate`.
-struct Pacer {
-    events: ChatStream,
-    first_at: Instant,
-    interval: Option<Duration>,
-    tokens: u32,
-    emitted: u64,
-    cut_after: Option<u64>,
-    finished: bool,
-}
-
-fn stream_response(
-    events: ChatStream,
-    behaviour: &Behaviour,
-    fault: Option<BodyFault>,
-) -> Response {
-    let first_at = Instant::now() + Duration::from_millis(behaviour.ttft_ms);
-    let mut builder = Response::builder()
-        .status(StatusCode::OK)
-        .header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream; charset=utf-8"),
-        )
-        .header(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    for (name, value) in request_id() {
-        builder = builder.header(name, value);
-    }
-    let body = match fault {
-        Some(BodyFault::Malformed) => {
-            // One broken event, then the server closes the connection.
-            builder = builder.header(header::CONNECTION, HeaderValue::from_static("close"));
-            Body::from_stream(futures_util::stream::once(async move {
-                tokio::time::sleep_until(first_at).await;
-                Ok::<Bytes, io::Error>(Bytes::from_static(b"data: {not json\n\n"))
-            }))
-        }
-        fault => {
-            let cut_after = match fault {
-                Some(BodyFault::Cut(n)) => Some(n),
-                _ => None,
-            };
-            let pacer = Pacer {
-                events,
-                first_at,
-                interval: behaviour.token_interval(),
-                tokens: 0,
-                emitted: 0,
-                cut_after,
-                finished: false,
-            };
-            Body::from_stream(futures_util::stream::unfold(pacer, next_paced))
-        }
-    };
-    builder
-        .body(body)
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
-}
-
-async fn next_paced(mut pacer: Pacer) -> Option<(Result<Bytes, io::Error>, Pacer)> {
-    if pacer.finished {
-        return None;
-    }
-    let event = pacer.events.next_event()?;
-    if let Some(n) = pacer.cut_after {
-        // The cut always lands before [DONE], even when n exceeds the stream's length.
-        if pacer.emitted >= n || event.done {
-            pacer.finished = true;
-            // Let what was sent reach the client before the connection breaks.
-            tokio::time::sleep(CUT_FLUSH).await;
-            let error = io::Error::new(io::ErrorKind::ConnectionAborted, "simulated cut");
-            return Some((Err(error), pacer));
-        }
-    }
-    let deadline = if pacer.emitted == 0 {
-        Some(pacer.first_at)
-    } else if event.token {
-        pacer
-            .interval
-            .map(|interval| pacer.first_at + interval * pacer.tokens)
-    } else {
-        None
-    };
-    if event.token {
-        pacer.tokens = pacer.tokens.saturating_add(1);
-    }
-    // Only real waits touch the timer: a past deadline would still cost a timer tick.
-    if let Some(deadline) = deadline.filter(|d| *d > Instant::now()) {
-        tokio::time::sleep_until(deadline).await;
-    }
-    pacer.emitted += 1;
-    Some((Ok(event.bytes), pacer))
 }

@@ -9,9 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{admit, invalid, json_body, not_json, pace_whole, Invalid};
+use super::{admit, invalid, json_body, not_json, Invalid};
 use crate::control::Sim;
-use crate::generate::{bytes_hash, Rng};
+use crate::exchange::pace_whole;
+use crate::generate::{base64_encode, bytes_hash, Rng};
 use crate::tokenizer;
 
 /// Vector length when the request names no `dimensions`.
@@ -198,47 +199,9 @@ fn vector_for(input: &Input<'_>, dimensions: u64) -> Vec<f32> {
     raw.iter().map(|x| (x / norm) as f32).collect()
 }
 
-/// Standard base64 (RFC 4648 alphabet, with padding).
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        let cases = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (plain, encoded) in cases {
-            assert_eq!(base64_encode(plain.as_bytes()), encoded);
-        }
-    }
 
     #[test]
     fn vectors_are_unit_length_and_deterministic() {

@@ -4,35 +4,22 @@
 mod chat;
 mod embeddings;
 
-use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde::Serialize;
 
-use crate::connection::ConnHandle;
-use crate::control::{Behaviour, Fault, Recorded, Sim, Upstream};
+use crate::control::Sim;
+use crate::exchange::{self, Admitted, BodyFault, Wire};
 
 pub use chat::chat_completions;
 pub use embeddings::embeddings;
 
-/// Largest request body read; real APIs reject far smaller ones, this only bounds memory.
-const MAX_BODY: usize = 32 * 1024 * 1024;
-
 /// `created` for entries of the models list (the simulator has no real release dates).
 const MODEL_CREATED: u64 = 1_700_000_000;
-
-/// How long the handler of a reset request lingers; the connection task drops it sooner.
-const RESET_LINGER: Duration = Duration::from_secs(30);
-
-/// How long a cut response waits after its last bytes, so they are flushed before the break.
-const CUT_FLUSH: Duration = Duration::from_millis(10);
 
 /// OpenAI's error envelope: `{"error":{"message","type","param","code"}}`.
 #[derive(Serialize)]
@@ -150,27 +137,36 @@ fn fault_error(status: u16, retry_after_s: Option<f64>, message: Option<&str>) -
     response
 }
 
-/// How a fault spoils a response body that is otherwise produced normally.
-#[derive(Debug, Clone, Copy)]
-enum BodyFault {
-    /// Stream this many events (or half the body), then break the connection.
-    Cut(u64),
-    /// Send something that is not JSON.
-    Malformed,
-}
+/// The OpenAI wire: bearer-token auth, OpenAI's error envelope, `x-request-id`.
+pub struct OpenAi;
 
-/// A data-plane request past recording, auth and the connection-level faults.
-struct Admitted {
-    upstream: Arc<Upstream>,
-    behaviour: Behaviour,
-    body: Bytes,
-    body_fault: Option<BodyFault>,
-}
+impl Wire for OpenAi {
+    const REQUEST_ID_HEADER: &'static str = "x-request-id";
+    const MALFORMED_EVENT: &'static [u8] = b"data: {not json\n\n";
 
-impl Admitted {
-    /// The body as JSON; `None` when it is not (answer with [`not_json`]).
-    fn json(&self) -> Option<serde_json::Value> {
-        serde_json::from_slice(&self.body).ok()
+    fn reject_headers(headers: &HeaderMap) -> Option<Response> {
+        if has_bearer_token(headers) {
+            return None;
+        }
+        Some(error(
+            StatusCode::UNAUTHORIZED,
+            "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            None,
+            None,
+        ))
+    }
+
+    fn too_large() -> Response {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body too large or unreadable.",
+            None,
+            None,
+        )
+    }
+
+    fn fault_error(status: u16, retry_after_s: Option<f64>, message: Option<&str>) -> Response {
+        fault_error(status, retry_after_s, message)
     }
 }
 
@@ -187,57 +183,12 @@ fn not_json() -> Response {
 /// Records the request, checks the API key, and applies the fault it draws (if any); an `Err`
 /// is the response to send instead.
 async fn admit(sim: &Sim, name: &str, request: Request) -> Result<Admitted, Response> {
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Request body too large or unreadable.",
-            None,
-            None,
-        )
-    })?;
-    let upstream = sim.upstream(name);
-    let authorised = has_bearer_token(&parts.headers);
-    let recorded = Recorded {
-        method: parts.method.clone(),
-        path: parts
-            .uri
-            .path_and_query()
-            .map_or(parts.uri.path(), |p| p.as_str())
-            .to_owned(),
-        headers: parts.headers.clone(),
-        body: body.clone(),
-    };
-    let (behaviour, fault) = upstream.admit(recorded, authorised);
-    if !authorised {
-        return Err(error(
-            StatusCode::UNAUTHORIZED,
-            "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-            None,
-            None,
-        ));
-    }
-    let body_fault = match fault {
-        None => None,
-        Some(Fault::Status {
-            status,
-            retry_after_s,
-            message,
-        }) => return Err(fault_error(status, retry_after_s, message.as_deref())),
-        Some(Fault::Reset) => return Err(reset(parts.extensions.get::<ConnHandle>()).await),
-        Some(Fault::Stall(duration)) => {
-            tokio::time::sleep(duration).await;
-            None
-        }
-        Some(Fault::CutAfterChunks(n)) => Some(BodyFault::Cut(n)),
-        Some(Fault::Malformed) => Some(BodyFault::Malformed),
-    };
-    Ok(Admitted {
-        upstream,
-        behaviour,
-        body,
-        body_fault,
-    })
+    exchange::admit::<OpenAi>(sim, name, request).await
+}
+
+/// A 200 JSON answer with `x-request-id`, or its spoiled version under a body fault.
+fn json_body(bytes: Vec<u8>, fault: Option<BodyFault>) -> Response {
+    exchange::json_body::<OpenAi>(bytes, fault)
 }
 
 /// `Authorization: Bearer <non-empty>`; any key is accepted.
@@ -251,96 +202,11 @@ fn has_bearer_token(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Kills the connection the request came on; the returned response is only a fallback.
-async fn reset(conn: Option<&ConnHandle>) -> Response {
-    match conn {
-        Some(conn) => {
-            conn.abort();
-            // The connection task drops this future as soon as it sees the abort.
-            tokio::time::sleep(RESET_LINGER).await;
-            broken_response()
-        }
-        None => broken_response(),
-    }
-}
-
-/// A response whose body fails at once, so the client sees a broken exchange.
-fn broken_response() -> Response {
-    let body = futures_util::stream::once(async {
-        Err::<Bytes, io::Error>(io::Error::new(
-            io::ErrorKind::ConnectionReset,
-            "simulated reset",
-        ))
-    });
-    Response::new(Body::from_stream(body))
-}
-
-/// A 200 JSON answer, or its spoiled version under a body fault.
-fn json_body(bytes: Vec<u8>, fault: Option<BodyFault>) -> Response {
-    let content_type = [(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    )];
-    match fault {
-        None => (StatusCode::OK, content_type, request_id(), bytes).into_response(),
-        Some(BodyFault::Malformed) => (StatusCode::OK, content_type, "{not json").into_response(),
-        Some(BodyFault::Cut(_)) => {
-            let full = bytes.len();
-            let mut bytes = bytes;
-            bytes.truncate(full / 2);
-            let prefix = Bytes::from(bytes);
-            let body = futures_util::stream::unfold(Some(prefix), |state| async move {
-                match state {
-                    Some(prefix) => Some((Ok::<Bytes, io::Error>(prefix), None)),
-                    None => {
-                        tokio::time::sleep(CUT_FLUSH).await;
-                        Some((
-                            Err(io::Error::new(
-                                io::ErrorKind::ConnectionAborted,
-                                "simulated cut",
-                            )),
-                            None,
-                        ))
-                    }
-                }
-            });
-            // The full length is announced, so the client knows the body was cut short.
-            let length = [(header::CONTENT_LENGTH, HeaderValue::from(full))];
-            (
-                StatusCode::OK,
-                content_type,
-                length,
-                Body::from_stream(body),
-            )
-                .into_response()
-        }
-    }
-}
-
-/// An `x-request-id` header, unique within the process.
-fn request_id() -> [(header::HeaderName, HeaderValue); 1] {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    let id = format!("req_sim{:016x}", NEXT.fetch_add(1, Ordering::Relaxed));
-    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("req_sim"));
-    [(header::HeaderName::from_static("x-request-id"), value)]
-}
-
 /// Seconds since the epoch, for `created`.
 fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Waits `ttft` plus `tokens` paced at the behaviour's rate (non-streaming answers).
-async fn pace_whole(behaviour: &Behaviour, tokens: u64) {
-    let mut wait = Duration::from_millis(behaviour.ttft_ms);
-    if let Some(interval) = behaviour.token_interval() {
-        wait += interval.saturating_mul(u32::try_from(tokens).unwrap_or(u32::MAX));
-    }
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
-    }
 }
 
 #[derive(Serialize)]
