@@ -2,9 +2,10 @@
 
 Usage: python run_sdk_tests.py PATH_TO_SWITCHYARD_BINARY
 
-Starts the simulator and a gateway (fresh SQLite file in a temporary directory, every OpenAI-protocol
-provider of the catalog pointed at the simulator), creates an account, credits and keys with the CLI,
-then checks that the `openai` and `openrouter` Python SDKs parse every response, validates every
+Starts the simulator and a gateway (fresh SQLite file in a temporary directory, every OpenAI- and
+Anthropic-protocol provider of the catalog pointed at the simulator), creates an account, credits and keys with the CLI,
+then checks that the `openai`, `openrouter` and `anthropic` Python SDKs parse every response (the
+`anthropic` one on `/api/v1/messages`, routed to Anthropic and to an OpenAI-protocol upstream), validates every
 model-discovery response against OpenRouter's OpenAPI document (`check_discovery_schemas.py`), and
 runs the Node SDKs (`tests/node/`, installed under `target/node-sdk/`; skipped, loudly, without
 `node`). Prints `N passed, M failed` and exits non-zero on any failure.
@@ -21,6 +22,7 @@ import time
 import traceback
 import urllib.request
 
+import anthropic
 import openai
 from openrouter import OpenRouter
 from openrouter import errors as openrouter_errors
@@ -31,9 +33,10 @@ REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 CATALOG = os.path.join(REPO, "catalog")
 with open(os.path.join(CATALOG, "providers.json")) as _f:
     CATALOG_PROVIDERS = json.load(_f)["providers"]
-# Every provider the simulator can stand in for (it speaks OpenAI's protocol), so the whole
-# OpenAI-protocol part of the catalog is enabled; the others stay disabled (no key).
-PROVIDERS = [p["slug"] for p in CATALOG_PROVIDERS if p["protocol"] == "openai"]
+# Every provider the simulator can stand in for (it speaks OpenAI's and Anthropic's protocols), so
+# that part of the catalog is enabled; the others stay disabled (no key).
+SIMULATED = ("openai", "anthropic")
+PROVIDERS = [p["slug"] for p in CATALOG_PROVIDERS if p["protocol"] in SIMULATED]
 # Real provider keys in the environment would enable providers the simulator cannot serve.
 for _p in CATALOG_PROVIDERS:
     if _p.get("api_key_env"):
@@ -90,6 +93,7 @@ def main():
     admin = cli("keys", "create", "--account", account, "--name", "admin", "--management", "--config", config)["key"]
     gateway = start([BIN, "serve", "--config", config, "--listen", "127.0.0.1:0"], "listening on")
     base = f"{gateway}/api/v1"
+    gateway_sim.append(sim)
 
     # The simulator itself must satisfy the official OpenAI SDK.
     sim_check = subprocess.run(
@@ -166,6 +170,7 @@ def main():
     check("openai: stream", openai_stream)
     check("openai: tools, streamed and not", openai_tools)
     check("openai: errors", openai_errors)
+    anthropic_checks(gateway, oa, key)
 
     def openrouter_chat():
         with OpenRouter(api_key=key, server_url=base, http_referer="https://sdk.test", x_open_router_title="SDK") as c:
@@ -240,6 +245,128 @@ def main():
     # The CLI sees the same numbers the API reports.
     shown = cli("credits", "show", "--account", account, "--config", config)
     check("cli: credits show matches", lambda: _assert(shown["total_credits"] == 5, shown))
+
+
+HAIKU = "anthropic/claude-haiku-4.5"
+WEATHER = {"name": "get_weather", "description": "Weather in a city", "input_schema": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+TIME = {"name": "get_time", "description": "Time in a city", "input_schema": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+
+
+def anthropic_checks(gateway, oa, key):
+    """The `anthropic` SDK on the gateway's `/api` base (as Claude Code uses it), once served by the
+    Anthropic simulator and once by an OpenAI-protocol upstream; and the `openai` SDK on a Claude model."""
+    ac = anthropic.Anthropic(api_key=key, base_url=f"{gateway}/api", max_retries=0)
+    user = {"role": "user", "content": "Say hello"}
+
+    for model, upstream in ((HAIKU, "Anthropic"), ("openai/gpt-4o-mini", "OpenAI-protocol")):
+        def plain(model=model):
+            m = ac.messages.create(model=model, max_tokens=64, system="Be brief.", messages=[user])
+            _assert(m.type == "message" and m.role == "assistant", m)
+            _assert(m.content and m.content[0].type == "text" and m.content[0].text, m.content)
+            _assert(m.stop_reason == "end_turn", m.stop_reason)
+            _assert(m.usage.output_tokens > 0, m.usage)
+            _assert(m.model_extra.get("provider"), m.model_extra)
+
+        def stream(model=model):
+            with ac.messages.stream(model=model, max_tokens=64, messages=[user]) as s:
+                text = "".join(s.text_stream)
+                final = s.get_final_message()
+            _assert(text and final.content[0].text == text, (text, final.content))
+            _assert(final.stop_reason == "end_turn", final.stop_reason)
+
+        def tools(model=model):
+            first = [{"role": "user", "content": "Use get_weather and get_time for Paris"}]
+            m = ac.messages.create(model=model, max_tokens=256, tools=[WEATHER, TIME], messages=first)
+            uses = [b for b in m.content if b.type == "tool_use"]
+            _assert(m.stop_reason == "tool_use" and uses, m)
+            _assert(all(isinstance(u.input, dict) and "city" in u.input for u in uses), uses)
+            with ac.messages.stream(model=model, max_tokens=256, tools=[WEATHER, TIME], messages=first) as s:
+                streamed = s.get_final_message()
+            _assert([u.name for u in uses] == [b.name for b in streamed.content if b.type == "tool_use"], streamed)
+            second = first + [{"role": "assistant", "content": m.content},
+                              {"role": "user", "content": [
+                                  {"type": "tool_result", "tool_use_id": u.id, "content": "sunny"} for u in uses]}]
+            again = ac.messages.create(model=model, max_tokens=256, tools=[WEATHER, TIME], messages=second)
+            _assert(again.type == "message" and again.content, again)
+
+        def thinking(model=model):
+            kwargs = dict(model=model, max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024})
+            m = ac.messages.create(**kwargs, tools=[WEATHER],
+                                   messages=[{"role": "user", "content": "Think, then call get_weather for Oslo"}])
+            blocks = [b.type for b in m.content]
+            if upstream == "Anthropic":
+                _assert(blocks[0] == "thinking" and m.content[0].signature, m.content)
+            _assert("tool_use" in blocks, blocks)
+            use = next(b for b in m.content if b.type == "tool_use")
+            with ac.messages.stream(**kwargs, messages=[
+                    {"role": "user", "content": "Think, then call get_weather for Oslo"},
+                    {"role": "assistant", "content": m.content},
+                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "cold"}]},
+            ]) as s:
+                final = s.get_final_message()
+            _assert(final.content, final)
+            if upstream == "Anthropic":
+                # The thinking block went back to the upstream with its signature intact.
+                sent = _sim_requests(gateway_sim[0], "anthropic")[-1]["body"]["messages"][1]["content"][0]
+                _assert(sent == {"type": "thinking", "thinking": m.content[0].thinking,
+                                 "signature": m.content[0].signature}, sent)
+
+        check(f"anthropic: messages.create via {upstream}", plain)
+        check(f"anthropic: messages.stream via {upstream}", stream)
+        check(f"anthropic: tools over two turns, streamed and not, via {upstream}", tools)
+        check(f"anthropic: thinking passed back on the next turn via {upstream}", thinking)
+
+    def count_and_errors():
+        n = ac.messages.count_tokens(model=HAIKU, messages=[user])
+        _assert(n.input_tokens > 0, n)
+        try:
+            ac.messages.create(model="acme/none", max_tokens=5, messages=[user])
+            raise AssertionError("unknown model accepted")
+        except anthropic.BadRequestError as e:
+            _assert(e.status_code == 400 and e.body["error"]["type"] == "invalid_request_error", e.body)
+
+    check("anthropic: count_tokens and errors", count_and_errors)
+
+    def openai_on_claude():
+        tools = [{"type": "function", "function": {"name": t["name"], "parameters": t["input_schema"]}}
+                 for t in (WEATHER, TIME)]
+        chunks = list(oa.chat.completions.create(
+            model=HAIKU, tools=tools, stream=True,
+            messages=[{"role": "user", "content": "Use get_weather and get_time for Rome"}]))
+        calls = {}
+        for c in chunks:
+            for tc in (c.choices[0].delta.tool_calls or []) if c.choices else []:
+                entry = calls.setdefault(tc.index, {"name": "", "arguments": ""})
+                entry["name"] += (tc.function.name or "") if tc.function else ""
+                entry["arguments"] += (tc.function.arguments or "") if tc.function else ""
+        _assert(sorted(calls) == [0, 1], calls)
+        _assert([calls[i]["name"] for i in (0, 1)] == ["get_weather", "get_time"], calls)
+        _assert(all("city" in json.loads(c["arguments"]) for c in calls.values()), calls)
+        system = [{"type": "text", "text": "Stable instructions. " * 300, "cache_control": {"type": "ephemeral"}}]
+        for _ in range(2):
+            r = oa.chat.completions.create(model=HAIKU, max_tokens=16, messages=[
+                {"role": "system", "content": system}, {"role": "user", "content": "hi"}])
+        u = r.usage
+        cached = u.prompt_tokens_details.cached_tokens
+        written = u.prompt_tokens_details.model_extra.get("cache_write_tokens") or 0
+        _assert(cached > 0, u)
+        # Haiku 4.5 per token: $1/M prompt, $0.10/M cache read, $1.25/M cache write, $5/M completion.
+        want = ((u.prompt_tokens - cached - written) * 1.0 + cached * 0.1 + written * 1.25
+                + u.completion_tokens * 5.0) / 1e6
+        _assert(abs(u.model_extra["cost"] - want) < 1e-9, (u, want))
+
+    check("openai: Claude streams parallel tool calls with indices and whole arguments; cache reads priced",
+          openai_on_claude)
+
+
+gateway_sim = []
+
+
+def _sim_requests(sim, upstream):
+    with urllib.request.urlopen(f"{sim}/_sim/{upstream}/requests") as r:
+        return json.loads(r.read())
 
 
 def discovery_checks(gateway, base, key, admin):

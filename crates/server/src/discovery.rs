@@ -25,7 +25,6 @@ pub struct DiscoveryCache {
     models: Vec<Value>,
     /// The body of `GET /models` without parameters, the most common call.
     default_models: Bytes,
-    zdr: Bytes,
     providers: Bytes,
 }
 
@@ -34,17 +33,6 @@ impl DiscoveryCache {
         let models: Vec<Value> = catalog.models().iter().map(discovery::model_json).collect();
         let default_query = ModelQuery::parse([]).unwrap_or_default();
         let default_models = render_page("/api/v1/models", &default_query, catalog, &models);
-        let mut zdr = Vec::new();
-        for model in catalog.models() {
-            for endpoint in &model.endpoints {
-                if let Some(provider) = catalog
-                    .provider(&endpoint.provider)
-                    .filter(|p| p.data_policy.zdr)
-                {
-                    zdr.push(discovery::endpoint_json(model, endpoint, provider));
-                }
-            }
-        }
         let providers: Vec<Value> = catalog
             .providers()
             .iter()
@@ -59,7 +47,6 @@ impl DiscoveryCache {
         DiscoveryCache {
             models,
             default_models: to_bytes(&default_models),
-            zdr: to_bytes(&json!({"data": zdr})),
             providers: to_bytes(&json!({"data": providers})),
         }
     }
@@ -224,8 +211,27 @@ pub async fn endpoints(
 }
 
 /// `GET /endpoints/zdr`.
+/// Rendered per call (not cached): it carries the endpoints' live statistics.
 pub async fn zdr(State(state): State<Arc<AppState>>) -> Response {
-    json_response(state.discovery.zdr.clone())
+    let catalog = &state.catalog;
+    let now = state.now_ms();
+    let mut zdr = Vec::new();
+    for model in catalog.models() {
+        for endpoint in &model.endpoints {
+            if let Some(provider) = catalog
+                .provider(&endpoint.provider)
+                .filter(|p| p.data_policy.zdr)
+            {
+                let live = state
+                    .health
+                    .stats(&crate::health::endpoint_key(&model.id, &endpoint.tag), now);
+                zdr.push(discovery::endpoint_json_live(
+                    model, endpoint, provider, &live,
+                ));
+            }
+        }
+    }
+    json_response(to_bytes(&json!({"data": zdr})))
 }
 
 /// `GET /providers`.
