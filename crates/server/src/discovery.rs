@@ -2,8 +2,10 @@
 //! `/models/user`, `/model/{author}/{slug}`, `/models/{author}/{slug}/endpoints`, `/endpoints/zdr`,
 //! `/embeddings/models` and `/providers`.
 //!
-//! Everything is rendered once at start-up from the live catalog (enabled providers only) and
-//! served from memory: clients call these on every start, so they must cost next to nothing.
+//! The model lists and providers are rendered once at start-up from the live catalog (enabled
+//! providers only) and served from memory: clients call these on every start, so they must cost
+//! next to nothing. Endpoint lists (`/models/.../endpoints`, `/endpoints/zdr`) are rendered per
+//! call because they carry the gateway's live statistics.
 
 use crate::auth::Need;
 use crate::error::{HttpError, HttpResult};
