@@ -35,8 +35,13 @@ with open(os.path.join(CATALOG, "providers.json")) as _f:
     CATALOG_PROVIDERS = json.load(_f)["providers"]
 # Every provider the simulator can stand in for (it speaks OpenAI's and Anthropic's protocols), so
 # that part of the catalog is enabled; the others stay disabled (no key).
-SIMULATED = ("openai", "anthropic")
+SIMULATED = ("openai", "anthropic", "gemini", "cohere", "azure")
 PROVIDERS = [p["slug"] for p in CATALOG_PROVIDERS if p["protocol"] in SIMULATED]
+# Native upstreams keep their real base URL's path (`/v1beta`, `/v2`, `/openai`); the simulator
+# serves every OpenAI-compatible one under `/v1`.
+BASE_PATHS = {p["slug"]: "/v1" if p["protocol"] == "openai"
+              else "/" + p["base_url"].split("://", 1)[1].partition("/")[2].rstrip("/")
+              for p in CATALOG_PROVIDERS}
 # Real provider keys in the environment would enable providers the simulator cannot serve.
 for _p in CATALOG_PROVIDERS:
     if _p.get("api_key_env"):
@@ -85,7 +90,8 @@ def main():
     with open(config, "w") as f:
         f.write(f'database = "sqlite://{tmp}/switchyard.db"\n')
         for slug in PROVIDERS:
-            f.write(f'[providers."{slug}"]\nbase_url = "{sim}/{slug}/v1"\napi_key = "env:SIM_KEY"\n')
+            f.write(f'[providers."{slug}"]\nbase_url = "{sim}/{slug}{BASE_PATHS[slug].rstrip("/")}"\n'
+                    'api_key = "env:SIM_KEY"\n')
     os.environ["SIM_KEY"] = "sim-secret"
     account = cli("accounts", "create", "--name", "sdk", "--config", config)["id"]
     cli("credits", "grant", "--account", account, "--amount", "5", "--config", config)
@@ -110,6 +116,23 @@ def main():
     print("simulator anthropic check: " + (anthropic_check.stdout.strip().splitlines() or ["printed nothing"])[-1])
     check("simulator passes the anthropic SDK check",
           lambda: _assert(anthropic_check.returncode == 0, anthropic_check.stdout + anthropic_check.stderr))
+    # ... and Google's Gen AI SDK, on the Gemini API.
+    gemini_check = subprocess.run(
+        [sys.executable, os.path.join(HERE, "..", "..", "crates", "simulator", "tests", "sdk", "check_gemini.py"), sim],
+        capture_output=True, text=True,
+    )
+    print("simulator gemini check: " + (gemini_check.stdout.strip().splitlines() or ["printed nothing"])[-1])
+    check("simulator passes the google-genai SDK check",
+          lambda: _assert(gemini_check.returncode == 0, gemini_check.stdout + gemini_check.stderr))
+    # ... and Cohere's SDK on its v2 API, and the openai SDK's AzureOpenAI client on Azure's routes.
+    for script, what in (("check_cohere.py", "cohere"), ("check_azure.py", "AzureOpenAI")):
+        run = subprocess.run(
+            [sys.executable, os.path.join(HERE, "..", "..", "crates", "simulator", "tests", "sdk", script), sim],
+            capture_output=True, text=True,
+        )
+        print(f"simulator {what} check: " + (run.stdout.strip().splitlines() or ["printed nothing"])[-1])
+        check(f"simulator passes the {what} SDK check",
+              lambda run=run: _assert(run.returncode == 0, run.stdout + run.stderr))
 
     oa = openai.OpenAI(base_url=base, api_key=key, max_retries=0,
                        default_headers={"HTTP-Referer": "https://sdk.test", "X-Title": "SDK test"})
@@ -118,7 +141,7 @@ def main():
     def openai_chat():
         raw = oa.chat.completions.with_raw_response.create(
             model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "Say hello"}],
-            extra_body={"provider": {"sort": "price"}})
+            extra_body={"provider": {"sort": "price", "only": ["openai"]}})
         generation_ids.append(raw.headers["x-generation-id"])
         r = raw.parse()
         _assert(r.id == raw.headers["x-generation-id"], r.id)
@@ -171,6 +194,7 @@ def main():
     check("openai: tools, streamed and not", openai_tools)
     check("openai: errors", openai_errors)
     anthropic_checks(gateway, oa, key)
+    native_checks(oa)
 
     def openrouter_chat():
         with OpenRouter(api_key=key, server_url=base, http_referer="https://sdk.test", x_open_router_title="SDK") as c:
@@ -359,6 +383,51 @@ def anthropic_checks(gateway, oa, key):
 
     check("openai: Claude streams parallel tool calls with indices and whole arguments; cache reads priced",
           openai_on_claude)
+
+
+NATIVE = (("google/gemini-2.0-flash-001", "google-ai-studio", (0.1, 0.4)),
+          ("cohere/command-a", "cohere", (2.5, 10.0)),
+          ("openai/gpt-4o-mini", "azure", (0.15, 0.6)))
+
+
+def native_checks(oa):
+    """The `openai` SDK through the gateway to each native protocol: tools streamed and not, and
+    costs equal to tokens times the catalog's prices (USD per million)."""
+    tools = [{"type": "function", "function": {"name": t["name"], "parameters": t["input_schema"]}}
+             for t in (WEATHER, TIME)]
+    for model, provider, (prompt_price, completion_price) in NATIVE:
+        extra = {"provider": {"only": [provider]}}
+
+        def whole(model=model, extra=extra, prices=(prompt_price, completion_price)):
+            ask = [{"role": "user", "content": "Use get_weather and get_time for Lima"}]
+            r = oa.chat.completions.create(model=model, tools=tools, messages=ask, extra_body=extra)
+            calls = r.choices[0].message.tool_calls
+            _assert([c.function.name for c in calls] == ["get_weather", "get_time"], r)
+            _assert(all("city" in json.loads(c.function.arguments) for c in calls), calls)
+            u = r.usage
+            want = (u.prompt_tokens * prices[0] + u.completion_tokens * prices[1]) / 1e6
+            _assert(abs(u.model_extra["cost"] - want) < 1e-9, (u, want))
+            follow = ask + [r.choices[0].message.model_dump(exclude_none=True)] + [
+                {"role": "tool", "tool_call_id": c.id, "content": "warm"} for c in calls]
+            again = oa.chat.completions.create(model=model, tools=tools, messages=follow, extra_body=extra)
+            _assert(again.choices[0].message.content, again)
+
+        def streamed(model=model, extra=extra):
+            chunks = list(oa.chat.completions.create(
+                model=model, tools=tools, stream=True, extra_body=extra,
+                messages=[{"role": "user", "content": "Use get_weather and get_time for Kyiv"}]))
+            calls = {}
+            for c in chunks:
+                for tc in (c.choices[0].delta.tool_calls or []) if c.choices else []:
+                    entry = calls.setdefault(tc.index, {"name": "", "arguments": ""})
+                    entry["name"] += (tc.function.name or "") if tc.function else ""
+                    entry["arguments"] += (tc.function.arguments or "") if tc.function else ""
+            _assert([calls[i]["name"] for i in sorted(calls)] == ["get_weather", "get_time"], calls)
+            _assert(all("city" in json.loads(c["arguments"]) for c in calls.values()), calls)
+            _assert(chunks[-1].usage and chunks[-1].usage.model_extra["cost"] > 0, chunks[-1])
+
+        check(f"openai: {model} via {provider}: tools over two turns, exact cost", whole)
+        check(f"openai: {model} via {provider}: streamed parallel tool calls", streamed)
 
 
 gateway_sim = []

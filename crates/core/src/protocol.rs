@@ -6,6 +6,8 @@
 //! stamping of the chunks we stream (`ChunkStamp`) and the HTTP-status table of upstream errors.
 
 pub mod anthropic;
+pub mod cohere;
+pub mod gemini;
 pub mod openai;
 
 use crate::catalog::Protocol;
@@ -17,7 +19,14 @@ use serde_json::{json, Map, Value};
 /// Whether this build can translate to `protocol`. Providers speaking others stay in the catalog
 /// but are not routed to (and not listed by the discovery API) until their translator lands.
 pub fn translator_available(protocol: Protocol) -> bool {
-    matches!(protocol, Protocol::OpenAi | Protocol::Anthropic)
+    matches!(
+        protocol,
+        Protocol::OpenAi
+            | Protocol::Anthropic
+            | Protocol::Gemini
+            | Protocol::Cohere
+            | Protocol::Azure
+    )
 }
 
 /// Who served a generation, as the client must see it.
@@ -57,9 +66,21 @@ pub fn finish_reason(native: &str) -> &'static str {
         | "MAX_TOKENS"
         | "model_length"
         | "model_context_window_exceeded" => "length",
-        "tool_calls" | "function_call" | "tool_use" => "tool_calls",
-        "content_filter" | "SAFETY" | "RECITATION" | "refusal" => "content_filter",
-        "error" => "error",
+        "tool_calls" | "function_call" | "tool_use" | "TOOL_CALL" => "tool_calls",
+        "content_filter" | "refusal" => "content_filter",
+        // Gemini's blocks, of the answer or (`promptFeedback.blockReason`) of the prompt.
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT"
+        | "IMAGE_RECITATION" => "content_filter",
+        // Gemini's failed tool use.
+        "MALFORMED_FUNCTION_CALL" | "UNEXPECTED_TOOL_CALL" | "TOO_MANY_TOOL_CALLS" => "error",
+        "error" | "ERROR" | "TIMEOUT" => "error",
+        // Including Cohere's `COMPLETE` and `STOP_SEQUENCE`.
         _ => "stop",
     }
 }

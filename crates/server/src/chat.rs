@@ -32,8 +32,8 @@ use switchyard_core::error::{ApiError, ErrorCode};
 use switchyard_core::generation::{Attempt, GenerationRecord};
 use switchyard_core::money::Money;
 use switchyard_core::pricing::{self, Charge, Cost, Usage};
-use switchyard_core::protocol::anthropic;
 use switchyard_core::protocol::openai::{self, StreamStep};
+use switchyard_core::protocol::{anthropic, cohere, gemini};
 use switchyard_core::protocol::{retryable_status, Outcome, Served};
 use switchyard_core::routing::{self, ProviderPrefs, RouteRequest, Strategy};
 use switchyard_core::sse::{SseItem, SseParser, DONE_FRAME, KEEPALIVE_FRAME};
@@ -354,13 +354,11 @@ async fn route(
             pricing: c.endpoint.pricing.clone(),
             max_completion_tokens: c.endpoint.max_completion_tokens,
             context_length: c.endpoint.context_length,
-            url: format!(
-                "{}{}",
-                upstream.base_url,
-                match c.provider.protocol {
-                    Protocol::Anthropic => anthropic::MESSAGES_PATH,
-                    _ => openai::CHAT_PATH,
-                }
+            url: endpoint_url(
+                c.provider.protocol,
+                upstream,
+                &c.endpoint.upstream_model,
+                request.stream(),
             ),
             protocol: c.provider.protocol,
             api_key: upstream.api_key.as_ref().map(|k| k.expose().to_owned()),
@@ -387,6 +385,31 @@ async fn route(
         strategy: plan.strategy,
         considered: plan.considered,
     })
+}
+
+/// Where a protocol's chat endpoint lives under the provider's base URL.
+fn endpoint_url(
+    protocol: Protocol,
+    upstream: &crate::config::UpstreamConfig,
+    upstream_model: &str,
+    stream: bool,
+) -> String {
+    let base = &upstream.base_url;
+    match protocol {
+        Protocol::Anthropic => format!("{base}{}", anthropic::MESSAGES_PATH),
+        Protocol::Gemini => format!("{base}{}", gemini::path(upstream_model, stream)),
+        Protocol::Cohere => format!("{base}{}", cohere::CHAT_PATH),
+        // Azure names a deployment in the path; the body's `model` is ignored.
+        Protocol::Azure => format!(
+            "{base}/deployments/{upstream_model}{}?api-version={}",
+            openai::CHAT_PATH,
+            upstream
+                .api_version
+                .as_deref()
+                .unwrap_or(crate::config::AZURE_API_VERSION)
+        ),
+        _ => format!("{base}{}", openai::CHAT_PATH),
+    }
 }
 
 /// Output tokens to reserve for: the client's cap, else the most the endpoint can emit.
@@ -572,6 +595,31 @@ fn upstream_request(
             }
             builder
         }
+        Protocol::Gemini => {
+            let body =
+                gemini::request_body(request, &target.upstream_model, max_output(request, target))?;
+            let mut builder = builder.body(body);
+            if let Some(key) = &target.api_key {
+                builder = builder.header("x-goog-api-key", key);
+            }
+            builder
+        }
+        Protocol::Cohere => {
+            let body =
+                cohere::request_body(request, &target.upstream_model, max_output(request, target))?;
+            let mut builder = builder.body(body);
+            if let Some(key) = &target.api_key {
+                builder = builder.bearer_auth(key);
+            }
+            builder
+        }
+        Protocol::Azure => {
+            let mut builder = builder.body(openai::request_body(request, &target.upstream_model));
+            if let Some(key) = &target.api_key {
+                builder = builder.header("api-key", key);
+            }
+            builder
+        }
         _ => {
             let mut builder = builder.body(openai::request_body(request, &target.upstream_model));
             if let Some(key) = &target.api_key {
@@ -587,6 +635,12 @@ fn upstream_error(target: &Target, status: u16, body: &[u8], retry_after: Option
     match target.protocol {
         Protocol::Anthropic => {
             anthropic::upstream_error(status, body, &target.provider_name, retry_after)
+        }
+        Protocol::Gemini => {
+            gemini::upstream_error(status, body, &target.provider_name, retry_after)
+        }
+        Protocol::Cohere => {
+            cohere::upstream_error(status, body, &target.provider_name, retry_after)
         }
         _ => openai::upstream_error(status, body, &target.provider_name, retry_after),
     }
@@ -661,11 +715,21 @@ async fn send(
                 .and_then(Result::ok)
                 .unwrap_or_default();
             let err = upstream_error(target, status, &body, retry_after);
+            // The mapped code decides over the raw status where they differ: Gemini reports a
+            // bad key as 400, Cohere uses 498 for one.
             let kind = if err.code == ErrorCode::ContextLengthExceeded {
                 FailureKind::ContextLength
-            } else if matches!(status, 401..=403) {
+            } else if matches!(status, 401..=403 | 498) {
                 FailureKind::Credential
-            } else if retryable_status(status) {
+            } else if retryable_status(status)
+                || matches!(
+                    err.code,
+                    ErrorCode::UpstreamError
+                        | ErrorCode::UpstreamOverloaded
+                        | ErrorCode::UpstreamTimeout
+                        | ErrorCode::RateLimited
+                )
+            {
                 FailureKind::Provider
             } else {
                 FailureKind::Request
@@ -712,6 +776,8 @@ async fn complete(
         let parsed = match read {
             Ok(Ok(bytes)) => match target.protocol {
                 Protocol::Anthropic => anthropic::parse_response(&bytes, &request),
+                Protocol::Gemini => gemini::parse_response(&bytes, &request),
+                Protocol::Cohere => cohere::parse_response(&bytes, &request),
                 _ => openai::parse_response(&bytes),
             },
             Ok(Err(_)) => Err(provider_failure(
@@ -1035,6 +1101,8 @@ fn cancelled(state: &AppState, ctx: &RequestCtx, reservation: Reservation, attem
 enum Translator {
     OpenAi(openai::StreamTranslator),
     Anthropic(anthropic::StreamTranslator),
+    Gemini(gemini::StreamTranslator),
+    Cohere(cohere::StreamTranslator),
 }
 
 /// Calls the same method on whichever translator it is.
@@ -1043,6 +1111,8 @@ macro_rules! each {
         match $self {
             Translator::OpenAi($t) => $call,
             Translator::Anthropic($t) => $call,
+            Translator::Gemini($t) => $call,
+            Translator::Cohere($t) => $call,
         }
     };
 }
@@ -1053,6 +1123,8 @@ impl Translator {
             Protocol::Anthropic => {
                 Translator::Anthropic(anthropic::StreamTranslator::new(served, req))
             }
+            Protocol::Gemini => Translator::Gemini(gemini::StreamTranslator::new(served, req)),
+            Protocol::Cohere => Translator::Cohere(cohere::StreamTranslator::new(served, req)),
             _ => Translator::OpenAi(openai::StreamTranslator::new(served)),
         }
     }

@@ -242,6 +242,8 @@ struct RawCatalog {
 struct RawProvider {
     base_url: Option<String>,
     api_key: Option<String>,
+    /// Azure OpenAI: the `api-version` query parameter.
+    api_version: Option<String>,
     enabled: Option<bool>,
     /// Private providers only: display name and protocol.
     name: Option<String>,
@@ -298,7 +300,12 @@ struct RawPrices {
 pub struct UpstreamConfig {
     pub base_url: String,
     pub api_key: Option<Secret>,
+    /// Azure OpenAI's `api-version` (default [`AZURE_API_VERSION`]).
+    pub api_version: Option<String>,
 }
+
+/// The Azure OpenAI API version used when a provider sets none (the current GA version).
+pub const AZURE_API_VERSION: &str = "2024-10-21";
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -480,6 +487,7 @@ impl Config {
                 UpstreamConfig {
                     base_url: provider.base_url.trim_end_matches('/').to_owned(),
                     api_key,
+                    api_version: raw_provider.api_version.clone(),
                 },
             );
         }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -40,6 +41,12 @@ pub trait Wire {
     /// Checks credentials and required headers: `Some` is the rejection to send, and such a
     /// request draws no fault (a real provider rejects it before doing any work).
     fn reject_headers(headers: &HeaderMap) -> Option<Response>;
+
+    /// Like [`Wire::reject_headers`], for wires whose rules also read the URL (a required query
+    /// parameter); by default only the headers are checked.
+    fn reject_request(parts: &Parts) -> Option<Response> {
+        Self::reject_headers(&parts.headers)
+    }
 
     /// The answer to a body too large (or broken) to read.
     fn too_large() -> Response;
@@ -80,7 +87,7 @@ pub async fn admit<W: Wire>(sim: &Sim, name: &str, request: Request) -> Result<A
         .await
         .map_err(|_| W::too_large())?;
     let upstream = sim.upstream(name);
-    let rejection = W::reject_headers(&parts.headers);
+    let rejection = W::reject_request(&parts);
     let recorded = Recorded {
         method: parts.method.clone(),
         path: parts

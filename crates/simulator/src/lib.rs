@@ -6,13 +6,21 @@
 //! - OpenAI: `POST /{upstream}/v1/chat/completions`, `POST /{upstream}/v1/embeddings`,
 //!   `GET /{upstream}/v1/models`;
 //! - Anthropic: `POST /{upstream}/v1/messages`, `POST /{upstream}/v1/messages/count_tokens`;
+//! - Cohere: `POST /{upstream}/v2/chat`, `POST /{upstream}/v2/embed`;
+//! - Azure OpenAI: `POST /{upstream}/openai/deployments/{deployment}/chat/completions` and
+//!   `.../embeddings` (with `?api-version=`);
+//! - Gemini: `POST /{upstream}/v1beta/models/{model}:generateContent` (also
+//!   `:streamGenerateContent`, `:countTokens`, `:embedContent`, `:batchEmbedContents`), and the
+//!   Vertex AI shape `/{upstream}/v1/projects/{p}/locations/{l}/publishers/google/models/...`;
 //! - `POST /_sim/{upstream}/behaviour`, `POST /_sim/{upstream}/faults`,
 //!   `GET /_sim/{upstream}/requests`, `DELETE /_sim/{upstream}`.
 
 mod anthropic;
+mod cohere;
 mod connection;
 mod control;
 mod exchange;
+mod gemini;
 mod generate;
 mod openai;
 mod tokenizer;
@@ -48,6 +56,17 @@ fn router() -> Router {
             "/{upstream}/v1/messages/count_tokens",
             post(anthropic::count_tokens),
         )
+        .route("/{upstream}/v2/chat", post(cohere::chat))
+        .route("/{upstream}/v2/embed", post(cohere::embed))
+        .route(
+            "/{upstream}/openai/deployments/{deployment}/chat/completions",
+            post(openai::azure::chat_completions),
+        )
+        .route(
+            "/{upstream}/openai/deployments/{deployment}/embeddings",
+            post(openai::azure::embeddings),
+        )
+        .merge(gemini::routes())
         .fallback(openai::unknown_route)
         .with_state(sim)
 }

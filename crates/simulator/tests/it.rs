@@ -1795,3 +1795,2015 @@ async fn anthropic_requests_are_recorded_with_headers() {
     assert_eq!(headers["x-api-key"], "sk-ant-test");
     assert_eq!(recorded[0]["body"], claude_body("x"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Cohere v2 protocol (`/{upstream}/v2/chat`, `/{upstream}/v2/embed`).
+
+impl Sim {
+    async fn cohere(&self, upstream: &str, body: &Value) -> Value {
+        let response = self.post(&format!("/{upstream}/v2/chat"), body).await;
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["x-debug-trace-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_"));
+        response.json_value().await
+    }
+
+    /// The `(event name, data)` pairs of a streamed Cohere chat, after checking it ends with
+    /// `data: [DONE]`.
+    async fn cohere_stream(&self, upstream: &str, body: &Value) -> Vec<(String, Value)> {
+        let mut body = body.clone();
+        body["stream"] = json!(true);
+        let response = self.post(&format!("/{upstream}/v2/chat"), &body).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/event-stream; charset=utf-8"
+        );
+        let text = response.text().await.unwrap();
+        let events = text
+            .strip_suffix("data: [DONE]\n\n")
+            .unwrap_or_else(|| panic!("no [DONE]: {text}"));
+        named_events(events)
+    }
+}
+
+fn cohere_body(prompt: &str) -> Value {
+    json!({
+        "model": "command-a-sim",
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": prompt}
+        ]
+    })
+}
+
+fn cohere_tools() -> Value {
+    json!([
+        {"type": "function", "function": {
+            "name": "get_weather", "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {
+                "city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}
+            }, "required": ["city", "unit"]}
+        }},
+        {"type": "function", "function": {
+            "name": "get_time",
+            "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]}
+        }}
+    ])
+}
+
+/// Rebuilds a non-streamed response's `message`, `finish_reason` and `usage` from stream events.
+fn cohere_reassemble(events: &[(String, Value)]) -> Value {
+    let mut message = json!({"role": "assistant"});
+    let (mut content, mut calls, mut citations) = (Vec::new(), Vec::new(), Vec::new());
+    let mut plan = String::new();
+    let mut end = Value::Null;
+    for (name, data) in events {
+        let delta = &data["delta"]["message"];
+        match name.as_str() {
+            "message-start" => assert_eq!(delta["role"], "assistant"),
+            "content-start" => {
+                assert_eq!(data["index"], content.len());
+                content.push(delta["content"].clone());
+            }
+            "content-delta" => {
+                let block: &mut Value = &mut content[data["index"].as_u64().unwrap() as usize];
+                let key = block["type"].as_str().unwrap().to_owned();
+                let text = block[&key].as_str().unwrap().to_owned()
+                    + delta["content"][&key].as_str().unwrap();
+                block[&key] = json!(text);
+            }
+            "tool-plan-delta" => plan.push_str(delta["tool_plan"].as_str().unwrap()),
+            "tool-call-start" => {
+                assert_eq!(data["index"], calls.len());
+                calls.push(delta["tool_calls"].clone());
+            }
+            "tool-call-delta" => {
+                let call: &mut Value = &mut calls[data["index"].as_u64().unwrap() as usize];
+                let arguments = call["function"]["arguments"].as_str().unwrap().to_owned()
+                    + delta["tool_calls"]["function"]["arguments"]
+                        .as_str()
+                        .unwrap();
+                call["function"]["arguments"] = json!(arguments);
+            }
+            "citation-start" => {
+                assert_eq!(data["index"], citations.len());
+                citations.push(delta["citations"].clone());
+            }
+            "message-end" => end = data["delta"].clone(),
+            "content-end" | "tool-call-end" | "citation-end" => {}
+            other => panic!("unexpected event {other}"),
+        }
+    }
+    if !content.is_empty() {
+        message["content"] = json!(content);
+    }
+    if !plan.is_empty() {
+        message["tool_plan"] = json!(plan);
+    }
+    if !calls.is_empty() {
+        message["tool_calls"] = json!(calls);
+    }
+    if !citations.is_empty() {
+        message["citations"] = json!(citations);
+    }
+    json!({"message": message, "finish_reason": end["finish_reason"], "usage": end["usage"]})
+}
+
+#[tokio::test]
+async fn cohere_chat_shape_usage_and_determinism() {
+    let sim = start().await;
+    let reply = sim.cohere("co", &cohere_body("Hello, world!")).await;
+    let id = reply["id"].as_str().unwrap();
+    assert_eq!(id.len(), 36);
+    assert_eq!(reply["finish_reason"], "COMPLETE");
+    let message = &reply["message"];
+    assert_eq!(message["role"], "assistant");
+    assert!(message.get("tool_calls").is_none() && message.get("citations").is_none());
+    let text = message["content"][0]["text"].as_str().unwrap();
+    assert_eq!(message["content"][0]["type"], "text");
+    assert_eq!(text.split(' ').count(), 16);
+    // Billed: the messages' own text; `tokens` adds 3 per message and 3 priming the reply.
+    let billed = tokens("You are terse.") + tokens("Hello, world!");
+    assert_eq!(
+        reply["usage"],
+        json!({"billed_units": {"input_tokens": billed, "output_tokens": 16},
+               "tokens": {"input_tokens": billed + 2 * 3 + 3, "output_tokens": 16}})
+    );
+    let again = sim.cohere("co", &cohere_body("Hello, world!")).await;
+    assert_eq!(again["message"], reply["message"]);
+    assert_ne!(again["id"], reply["id"]);
+    let other = sim.cohere("co", &cohere_body("Something else")).await;
+    assert_ne!(other["message"], reply["message"]);
+}
+
+#[tokio::test]
+async fn cohere_tools_parallel_then_results_with_citations() {
+    let sim = start().await;
+    let mut body = cohere_body("Call get_weather and get_time for Paris");
+    body["tools"] = cohere_tools();
+    let reply = sim.cohere("co", &body).await;
+    assert_eq!(reply["finish_reason"], "TOOL_CALL");
+    let message = &reply["message"];
+    assert_eq!(
+        message["tool_plan"],
+        "I will use get_weather and get_time to answer this."
+    );
+    assert!(message.get("content").is_none());
+    let calls = message["tool_calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2);
+    let mut output_tokens = tokens(message["tool_plan"].as_str().unwrap());
+    for (call, name) in calls.iter().zip(["get_weather", "get_time"]) {
+        let id = call["id"].as_str().unwrap();
+        let suffix = id.strip_prefix(&format!("{name}_")).unwrap();
+        assert_eq!(suffix.len(), 12);
+        assert_eq!(call["type"], "function");
+        assert_eq!(call["function"]["name"], name);
+        let arguments = call["function"]["arguments"].as_str().unwrap();
+        let args: Value = serde_json::from_str(arguments).unwrap();
+        assert!(args.is_object());
+        output_tokens += tokens(name) + tokens(arguments);
+    }
+    assert_eq!(
+        reply["usage"]["billed_units"]["output_tokens"],
+        output_tokens
+    );
+
+    // No mention, no call; NONE suppresses; REQUIRED forces the first tool.
+    let mut plain = cohere_body("Just chat");
+    plain["tools"] = cohere_tools();
+    assert!(sim.cohere("co", &plain).await["message"]
+        .get("tool_calls")
+        .is_none());
+    let mut none = body.clone();
+    none["tool_choice"] = json!("NONE");
+    assert_eq!(sim.cohere("co", &none).await["finish_reason"], "COMPLETE");
+    plain["tool_choice"] = json!("REQUIRED");
+    let forced = sim.cohere("co", &plain).await;
+    assert_eq!(
+        forced["message"]["tool_calls"][0]["function"]["name"],
+        "get_weather"
+    );
+
+    // The tool results turn is answered with text citing each result.
+    let mut second = body.clone();
+    let messages = second["messages"].as_array_mut().unwrap();
+    messages
+        .push(json!({"role": "assistant", "tool_plan": message["tool_plan"], "tool_calls": calls}));
+    messages
+        .push(json!({"role": "tool", "tool_call_id": calls[0]["id"], "content": "{\"temp\": 21}"}));
+    messages.push(json!({"role": "tool", "tool_call_id": calls[1]["id"],
+        "content": [{"type": "text", "text": "noon"}, {"type": "document", "document": {"id": "clock", "data": {"zone": "CET"}}}]}));
+    let answer = sim.cohere("co", &second).await;
+    assert_eq!(answer["finish_reason"], "COMPLETE");
+    let text = answer["message"]["content"][0]["text"].as_str().unwrap();
+    let citations = answer["message"]["citations"].as_array().unwrap();
+    assert_eq!(citations.len(), 3);
+    let sources: Vec<Value> = citations
+        .iter()
+        .map(|c| {
+            let (start, end) = (
+                c["start"].as_u64().unwrap() as usize,
+                c["end"].as_u64().unwrap() as usize,
+            );
+            assert_eq!(c["text"], text[start..end]);
+            assert_eq!(c["type"], "TEXT_CONTENT");
+            assert_eq!(c["content_index"], 0);
+            c["sources"][0].clone()
+        })
+        .collect();
+    let (weather, time) = (
+        calls[0]["id"].as_str().unwrap(),
+        calls[1]["id"].as_str().unwrap(),
+    );
+    assert_eq!(
+        sources,
+        [
+            json!({"type": "tool", "id": format!("{weather}:0"), "tool_output": {"temp": 21}}),
+            json!({"type": "tool", "id": format!("{time}:0"), "tool_output": {"text": "noon"}}),
+            json!({"type": "tool", "id": format!("{time}:1"), "tool_output": {"zone": "CET"}}),
+        ]
+    );
+    let mut uncited = second.clone();
+    uncited["citation_options"] = json!({"mode": "OFF"});
+    assert!(sim.cohere("co", &uncited).await["message"]
+        .get("citations")
+        .is_none());
+    // A tool message must answer a call made earlier.
+    let mut orphan = cohere_body("x");
+    orphan["messages"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"role": "tool", "tool_call_id": "get_weather_zzz", "content": "{}"}));
+    let response = sim.post("/co/v2/chat", &orphan).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.json_value().await["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("invalid request: messages[2].tool_call_id"));
+}
+
+#[tokio::test]
+async fn cohere_thinking_block_comes_first() {
+    let sim = start().await;
+    let mut body = cohere_body("Think first");
+    body["thinking"] = json!({"type": "enabled", "token_budget": 10});
+    let reply = sim.cohere("co", &body).await;
+    let content = reply["message"]["content"].as_array().unwrap();
+    assert_eq!(content[0]["type"], "thinking");
+    assert_eq!(tokens(content[0]["thinking"].as_str().unwrap()), 10);
+    assert_eq!(content[1]["type"], "text");
+    assert_eq!(reply["usage"]["tokens"]["output_tokens"], 26);
+    // Passing the thinking back is accepted (and billed as text).
+    let mut next = body.clone();
+    let messages = next["messages"].as_array_mut().unwrap();
+    messages.push(json!({"role": "assistant", "content": content}));
+    messages.push(json!({"role": "user", "content": "more"}));
+    let again = sim.cohere("co", &next).await;
+    let billed = reply["usage"]["billed_units"]["input_tokens"]
+        .as_u64()
+        .unwrap()
+        + 26
+        + 1;
+    assert_eq!(again["usage"]["billed_units"]["input_tokens"], billed);
+}
+
+#[tokio::test]
+async fn cohere_json_response_format() {
+    let sim = start().await;
+    let mut body = cohere_body("Give me JSON");
+    body["response_format"] = json!({"type": "json_object", "json_schema": {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 1, "maximum": 9}},
+        "required": ["name", "age"]
+    }});
+    body["max_tokens"] = json!(2);
+    let reply = sim.cohere("co", &body).await;
+    assert_eq!(reply["finish_reason"], "COMPLETE", "JSON is never cut");
+    let doc: Value =
+        serde_json::from_str(reply["message"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert!(doc["name"].is_string());
+    assert!((1..=9).contains(&doc["age"].as_i64().unwrap()));
+    body["response_format"] = json!({"type": "json_object"});
+    let reply = sim.cohere("co", &body).await;
+    let doc: Value =
+        serde_json::from_str(reply["message"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert!(doc.is_object());
+    body["tools"] = cohere_tools();
+    assert_eq!(sim.post("/co/v2/chat", &body).await.status(), 400);
+}
+
+#[tokio::test]
+async fn cohere_max_tokens_and_stop_sequences() {
+    let sim = start().await;
+    let mut body = cohere_body("Hello");
+    body["max_tokens"] = json!(5);
+    let reply = sim.cohere("co", &body).await;
+    assert_eq!(reply["finish_reason"], "MAX_TOKENS");
+    assert_eq!(reply["usage"]["billed_units"]["output_tokens"], 5);
+    let full = sim.cohere("co", &cohere_body("Hello")).await;
+    let text = full["message"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.starts_with(reply["message"]["content"][0]["text"].as_str().unwrap()));
+    let fourth = format!(" {}", text.split(' ').nth(3).unwrap());
+    let mut stop = cohere_body("Hello");
+    stop["stop_sequences"] = json!(["never-there", fourth]);
+    let cut = sim.cohere("co", &stop).await;
+    assert_eq!(cut["finish_reason"], "STOP_SEQUENCE");
+    let cut_text = cut["message"]["content"][0]["text"].as_str().unwrap();
+    assert_eq!(cut_text.split(' ').count(), 3);
+    assert_eq!(cut["usage"]["billed_units"]["output_tokens"], 3);
+}
+
+#[tokio::test]
+async fn cohere_validation_errors_name_the_field() {
+    let sim = start().await;
+    let bad = |body: Value| {
+        let sim = &sim;
+        async move {
+            let response = sim.post("/co/v2/chat", &body).await;
+            assert_eq!(response.status(), 400, "{body}");
+            let error = response.json_value().await;
+            assert_eq!(error.as_object().unwrap().len(), 1, "{error}");
+            error["message"].as_str().unwrap().to_owned()
+        }
+    };
+    let mut no_model = cohere_body("x");
+    no_model.as_object_mut().unwrap().remove("model");
+    assert_eq!(bad(no_model).await, "invalid request: model is required");
+    let mut empty = cohere_body("x");
+    empty["messages"] = json!([]);
+    assert_eq!(
+        bad(empty).await,
+        "invalid request: messages must contain at least one message"
+    );
+    let mut role = cohere_body("x");
+    role["messages"][0]["role"] = json!("developer");
+    assert!(bad(role)
+        .await
+        .starts_with("invalid request: messages[0].role must be one of"));
+    let mut choice = cohere_body("x");
+    choice["tool_choice"] = json!("auto");
+    assert_eq!(
+        bad(choice).await,
+        "invalid request: tool_choice must be one of REQUIRED, NONE"
+    );
+    let mut tools = cohere_body("x");
+    tools["tools"] = json!([{"type": "function", "function": {"name": "f"}}]);
+    assert_eq!(
+        bad(tools).await,
+        "invalid request: tools[0].function.parameters is required"
+    );
+    let mut format = cohere_body("x");
+    format["response_format"] = json!({"type": "json_schema"});
+    assert!(bad(format).await.contains("response_format.type"));
+    let mut stops = cohere_body("x");
+    stops["stop_sequences"] = json!(["a", "b", "c", "d", "e", "f"]);
+    assert!(bad(stops).await.contains("stop_sequences"));
+    let response = sim
+        .client
+        .post(sim.url("/co/v2/chat"))
+        .bearer_auth("k")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.json_value().await["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("invalid request: the body is not valid JSON"));
+}
+
+#[tokio::test]
+async fn cohere_auth_and_status_faults() {
+    let sim = start().await;
+    sim.control(
+        "coflaky",
+        "faults",
+        &json!([{"status": 429, "retry_after_s": 2}, {"status": 500, "message": "scripted"}]),
+    )
+    .await;
+    for auth in [None, Some("Bearer "), Some("Basic abc")] {
+        let mut request = sim
+            .client
+            .post(sim.url("/coflaky/v2/chat"))
+            .json_body(&cohere_body("x"));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        assert!(response.headers().contains_key("x-debug-trace-id"));
+        assert_eq!(
+            response.json_value().await,
+            json!({"message": "no api key supplied"})
+        );
+    }
+    // Rejected requests consumed no fault: the 429 comes next, with Retry-After.
+    let mut stream = cohere_body("x");
+    stream["stream"] = json!(true);
+    let response = sim.post("/coflaky/v2/chat", &stream).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "2");
+    assert!(response.json_value().await["message"].is_string());
+    let response = sim
+        .post(
+            "/coflaky/v2/embed",
+            &json!({"model": "embed-v4.0", "input_type": "search_query", "texts": ["x"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(response.json_value().await, json!({"message": "scripted"}));
+    sim.cohere("coflaky", &cohere_body("x")).await;
+    let recorded = sim.recorded("coflaky").await;
+    assert_eq!(recorded.len(), 6);
+    assert_eq!(recorded[4]["path"], "/coflaky/v2/embed");
+    assert_eq!(recorded[5]["headers"]["authorization"], "Bearer sk-test");
+}
+
+#[tokio::test]
+async fn cohere_connection_faults() {
+    let sim = start().await;
+    sim.cohere("corst", &cohere_body("warm")).await;
+    sim.control(
+        "corst",
+        "faults",
+        &json!([
+            {"kind": "reset"},
+            {"kind": "stall_ms", "ms": 200},
+            {"kind": "cut_after_chunks", "n": 3},
+            {"kind": "cut_after_chunks", "n": 1000},
+            {"kind": "malformed", "count": 2}
+        ]),
+    )
+    .await;
+    let result = sim
+        .client
+        .post(sim.url("/corst/v2/chat"))
+        .bearer_auth("k")
+        .json_body(&cohere_body("x"))
+        .send()
+        .await;
+    assert!(
+        result.is_err(),
+        "expected a connection error, got {result:?}"
+    );
+    let started = Instant::now();
+    sim.cohere("corst", &cohere_body("x")).await;
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    let mut body = cohere_body("x");
+    body["stream"] = json!(true);
+    // Everything but message-end: start, content-start, 16 deltas, content-end.
+    for expected in [3, 1 + 1 + 16 + 1] {
+        let response = sim.post("/corst/v2/chat", &body).await;
+        assert_eq!(response.status(), 200);
+        let mut stream = response.bytes_stream();
+        let mut text = String::new();
+        let mut failed = false;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(bytes) => text.push_str(std::str::from_utf8(&bytes).unwrap()),
+                Err(_) => failed = true,
+            }
+        }
+        assert!(failed, "the body must end in an error");
+        assert_eq!(named_events(&text).len(), expected);
+        assert!(!text.contains("message-end") && !text.contains("[DONE]"));
+    }
+    let response = sim.post("/corst/v2/chat", &cohere_body("x")).await;
+    assert!(serde_json::from_str::<Value>(&response.text().await.unwrap()).is_err());
+    let response = sim.post("/corst/v2/chat", &body).await;
+    assert_eq!(
+        response.text().await.unwrap_or_default(),
+        "event: message-start\ndata: {not json\n\n"
+    );
+    sim.cohere("corst", &cohere_body("x")).await;
+}
+
+#[tokio::test]
+async fn cohere_stream_reassembles_to_the_chat_response() {
+    let sim = start().await;
+    let mut thinking = cohere_body("Hello");
+    thinking["thinking"] = json!({"type": "enabled"});
+    let mut tools = cohere_body("Use get_weather and get_time");
+    tools["tools"] = cohere_tools();
+    let mut cited = cohere_body("What do the documents say?");
+    cited["documents"] = json!(["alpha", {"id": "beta", "data": {"text": "beta"}}]);
+    for body in [cohere_body("Hello"), thinking, tools, cited] {
+        let whole = sim.cohere("costream", &body).await;
+        let events = sim.cohere_stream("costream", &body).await;
+        assert_eq!(events[0].0, "message-start");
+        assert_eq!(
+            events[0].1["delta"]["message"],
+            json!({"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []})
+        );
+        assert_eq!(events.last().unwrap().0, "message-end");
+        let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+        if let Some(at) = names.iter().position(|n| *n == "citation-start") {
+            assert!(at < names.iter().rposition(|n| *n == "content-end").unwrap());
+        }
+        if names.contains(&"tool-plan-delta") {
+            let last_plan = names.iter().rposition(|n| *n == "tool-plan-delta").unwrap();
+            assert!(last_plan < names.iter().position(|n| *n == "tool-call-start").unwrap());
+        }
+        let rebuilt = cohere_reassemble(&events);
+        assert_eq!(rebuilt["message"], whole["message"], "{body}");
+        assert_eq!(rebuilt["finish_reason"], whole["finish_reason"]);
+        assert_eq!(rebuilt["usage"], whole["usage"]);
+    }
+    // One token per delta, paced by the behaviour.
+    sim.control(
+        "costream",
+        "behaviour",
+        &json!({"ttft_ms": 100, "tokens_per_s": 100, "output_tokens": 10}),
+    )
+    .await;
+    let started = Instant::now();
+    let events = sim.cohere_stream("costream", &cohere_body("Hello")).await;
+    assert!(started.elapsed() >= Duration::from_millis(180));
+    assert_eq!(
+        events.iter().filter(|(n, _)| n == "content-delta").count(),
+        10
+    );
+}
+
+#[tokio::test]
+async fn cohere_embed_types_dimensions_and_validation() {
+    let sim = start().await;
+    let body = json!({
+        "model": "embed-v4.0", "input_type": "search_document",
+        "texts": ["hello world", "bye"],
+        "embedding_types": ["float", "int8", "uint8", "binary", "ubinary", "base64"]
+    });
+    let response = sim.post("/coemb/v2/embed", &body).await;
+    assert_eq!(response.status(), 200);
+    let reply = response.json_value().await;
+    assert_eq!(reply["id"].as_str().unwrap().len(), 36);
+    assert_eq!(reply["texts"], json!(["hello world", "bye"]));
+    assert_eq!(reply["response_type"], "embeddings_by_type");
+    assert_eq!(
+        reply["meta"],
+        json!({"api_version": {"version": "2"}, "billed_units": {"input_tokens": 3}})
+    );
+    let embeddings = &reply["embeddings"];
+    let float = embeddings["float"].as_array().unwrap();
+    assert_eq!(float.len(), 2);
+    let first: Vec<f64> = float[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(first.len(), 16);
+    assert!((first.iter().map(|x| x * x).sum::<f64>() - 1.0).abs() < 1e-4);
+    let int8: Vec<i64> = embeddings["int8"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect();
+    for (i, x) in int8.iter().zip(&first) {
+        assert!((*i as f64 - x * 127.0).abs() <= 0.51);
+    }
+    let ubinary = embeddings["ubinary"][0].as_array().unwrap();
+    assert_eq!(ubinary.len(), 2);
+    let top_bit = ubinary[0].as_u64().unwrap() >> 7;
+    assert_eq!(top_bit, u64::from(first[0] > 0.0));
+    assert_eq!(
+        embeddings["binary"][0][0].as_i64().unwrap(),
+        ubinary[0].as_i64().unwrap() - 128
+    );
+    let decoded = b64_decode(embeddings["base64"][0].as_str().unwrap());
+    assert_eq!(decoded.len(), 64);
+    let x0 = f32::from_le_bytes(decoded[..4].try_into().unwrap());
+    assert!((f64::from(x0) - first[0]).abs() < 1e-6);
+    assert_eq!(embeddings["uint8"][0].as_array().unwrap().len(), 16);
+
+    // The same text gives the same vector; output_dimension widens it; float is the default.
+    let again = sim
+        .post("/coemb/v2/embed", &json!({"model": "embed-v4.0", "input_type": "search_query", "texts": ["hello world"], "output_dimension": 256}))
+        .await
+        .json_value()
+        .await;
+    assert_eq!(
+        again["embeddings"]["float"][0].as_array().unwrap().len(),
+        256
+    );
+    assert!(again["embeddings"].get("int8").is_none());
+    let truncated = sim
+        .post("/coemb/v2/embed", &json!({"model": "embed-v4.0", "input_type": "clustering", "texts": ["alpha beta gamma"], "max_tokens": 2}))
+        .await
+        .json_value()
+        .await;
+    assert_eq!(truncated["meta"]["billed_units"]["input_tokens"], 2);
+    assert_eq!(truncated["texts"], json!(["alpha beta"]));
+
+    for (body, want) in [
+        (
+            json!({"model": "embed-english-v3.0", "texts": ["x"]}),
+            "input_type",
+        ),
+        (
+            json!({"model": "embed-v4.0", "input_type": "query", "texts": ["x"]}),
+            "input_type must be one of",
+        ),
+        (
+            json!({"model": "embed-v4.0", "input_type": "search_query"}),
+            "one of texts, images or inputs",
+        ),
+        (
+            json!({"model": "embed-v4.0", "input_type": "search_query", "texts": ["x"], "embedding_types": ["f16"]}),
+            "embedding_types",
+        ),
+        (
+            json!({"model": "embed-v4.0", "input_type": "search_query", "texts": ["x"], "output_dimension": 100}),
+            "output_dimension",
+        ),
+        (
+            json!({"model": "embed-v4.0", "input_type": "search_query", "texts": ["a b c"], "max_tokens": 1, "truncate": "NONE"}),
+            "texts[0] is longer",
+        ),
+    ] {
+        let response = sim.post("/coemb/v2/embed", &body).await;
+        assert_eq!(response.status(), 400, "{body}");
+        let message = response.json_value().await["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            message.starts_with("invalid request: ") && message.contains(want),
+            "{message}"
+        );
+    }
+    // Models before v3 may omit input_type.
+    let old = sim
+        .post(
+            "/coemb/v2/embed",
+            &json!({"model": "embed-english-v2.0", "texts": ["x"]}),
+        )
+        .await;
+    assert_eq!(old.status(), 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Azure OpenAI (`/{upstream}/openai/deployments/{deployment}/...?api-version=`).
+
+const AZURE_CHAT: &str =
+    "/az/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21";
+
+impl Sim {
+    async fn azure_post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("api-key", "azure-key")
+            .json_body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn azure_body(prompt: &str) -> Value {
+    json!({"messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": prompt}]})
+}
+
+fn safe() -> Value {
+    json!({"filtered": false, "severity": "safe"})
+}
+
+#[tokio::test]
+async fn azure_chat_reports_the_deployment_model_and_filter_results() {
+    let sim = start().await;
+    let response = sim
+        .azure_post(AZURE_CHAT, &azure_body("Hello, world!"))
+        .await;
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-request-id"].clone();
+    assert_eq!(response.headers()["apim-request-id"], id);
+    let reply = response.json_value().await;
+    assert_eq!(reply["model"], "gpt-4o-mini-2024-07-18");
+    assert!(reply.get("service_tier").is_none());
+    assert_eq!(reply["usage"]["prompt_tokens"], 19);
+    let choice = &reply["choices"][0];
+    assert_eq!(choice["finish_reason"], "stop");
+    let results = &choice["content_filter_results"];
+    for category in ["hate", "self_harm", "sexual", "violence"] {
+        assert_eq!(results[category], safe(), "{category}");
+    }
+    assert_eq!(
+        results["protected_material_text"],
+        json!({"filtered": false, "detected": false})
+    );
+    let prompt = &reply["prompt_filter_results"][0];
+    assert_eq!(prompt["prompt_index"], 0);
+    assert_eq!(
+        prompt["content_filter_results"]["jailbreak"],
+        json!({"filtered": false, "detected": false})
+    );
+    // The same answer as OpenAI's route gives for the same messages.
+    let mut openai = azure_body("Hello, world!");
+    openai["model"] = json!("gpt-4o-mini");
+    let plain = sim.chat("az", &openai).await;
+    assert!(plain.get("prompt_filter_results").is_none());
+    assert_eq!(plain["choices"][0].get("content_filter_results"), None);
+    // Another deployment reports its own name; the body's model is ignored.
+    let mut named = azure_body("Hello");
+    named["model"] = json!("ignored");
+    let reply = sim
+        .azure_post(
+            "/az/openai/deployments/my-deploy/chat/completions?api-version=2025-04-01-preview",
+            &named,
+        )
+        .await
+        .json_value()
+        .await;
+    assert_eq!(reply["model"], "my-deploy");
+    let recorded = sim.recorded("az").await;
+    assert_eq!(recorded[0]["path"], AZURE_CHAT);
+    assert_eq!(recorded[0]["headers"]["api-key"], "azure-key");
+}
+
+#[tokio::test]
+async fn azure_stream_opens_with_the_prompt_filter_chunk() {
+    let sim = start().await;
+    let whole = sim
+        .azure_post(AZURE_CHAT, &azure_body("Hello"))
+        .await
+        .json_value()
+        .await;
+    let mut body = azure_body("Hello");
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let response = sim.azure_post(AZURE_CHAT, &body).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("apim-request-id"));
+    let events = sse_events(&response.text().await.unwrap());
+    let chunks = chunks(&events);
+    assert_eq!(
+        chunks[0],
+        json!({"choices": [], "created": 0, "id": "", "model": "", "object": "",
+               "prompt_filter_results": whole["prompt_filter_results"]})
+    );
+    assert_eq!(chunks[1]["choices"][0]["content_filter_results"], json!({}));
+    assert_eq!(chunks[1]["choices"][0]["delta"]["role"], "assistant");
+    let mut text = String::new();
+    for chunk in &chunks[1..] {
+        assert_eq!(chunk["model"], "gpt-4o-mini-2024-07-18");
+        assert!(chunk.get("service_tier").is_none());
+        if let Some(piece) = chunk["choices"][0]["delta"]["content"].as_str() {
+            if !piece.is_empty() {
+                assert_eq!(
+                    chunk["choices"][0]["content_filter_results"]["violence"],
+                    safe()
+                );
+            }
+            text.push_str(piece);
+        }
+    }
+    assert_eq!(
+        text,
+        whole["choices"][0]["message"]["content"].as_str().unwrap()
+    );
+    let finish = &chunks[chunks.len() - 2];
+    assert_eq!(finish["choices"][0]["finish_reason"], "stop");
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    assert_eq!(usage["usage"], whole["usage"]);
+}
+
+#[tokio::test]
+async fn azure_embeddings_use_the_deployment() {
+    let sim = start().await;
+    let response = sim
+        .azure_post(
+            "/az/openai/deployments/text-embedding-3-small/embeddings?api-version=2024-10-21",
+            &json!({"input": ["hello world", "bye"], "encoding_format": "float", "dimensions": 8}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let reply = response.json_value().await;
+    assert_eq!(reply["model"], "text-embedding-3-small");
+    assert_eq!(reply["data"][1]["embedding"].as_array().unwrap().len(), 8);
+    assert_eq!(reply["usage"]["prompt_tokens"], 3);
+    // The same vectors as OpenAI's route.
+    let openai = sim
+        .post("/az/v1/embeddings", &json!({"model": "m", "input": ["hello world", "bye"], "encoding_format": "float", "dimensions": 8}))
+        .await
+        .json_value()
+        .await;
+    assert_eq!(openai["data"], reply["data"]);
+}
+
+#[tokio::test]
+async fn azure_api_version_and_auth_are_checked_before_faults() {
+    let sim = start().await;
+    sim.control(
+        "az",
+        "faults",
+        &json!([{"status": 429, "retry_after_s": 1.5}]),
+    )
+    .await;
+    let no_version = sim
+        .azure_post(
+            "/az/openai/deployments/gpt-4o-mini/chat/completions",
+            &azure_body("x"),
+        )
+        .await;
+    assert_eq!(no_version.status(), 404);
+    assert_eq!(
+        no_version.json_value().await,
+        json!({"error": {"code": "404", "message": "Resource not found"}})
+    );
+    let bad_version = sim
+        .azure_post(
+            "/az/openai/deployments/gpt-4o-mini/embeddings?api-version=latest",
+            &json!({"input": "x"}),
+        )
+        .await;
+    assert_eq!(bad_version.status(), 400);
+    assert_eq!(
+        bad_version.json_value().await["error"]["message"],
+        "API version not supported"
+    );
+    for key in [None, Some("")] {
+        let mut request = sim
+            .client
+            .post(sim.url(AZURE_CHAT))
+            .json_body(&azure_body("x"));
+        if let Some(key) = key {
+            request = request.header("api-key", key);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        let error = response.json_value().await;
+        assert_eq!(error["error"]["code"], "401");
+        assert!(error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Access denied due to invalid subscription key"));
+    }
+    // A bearer token is accepted too; the fault is still waiting.
+    let response = sim
+        .client
+        .post(sim.url(AZURE_CHAT))
+        .bearer_auth("entra-token")
+        .json_body(&azure_body("x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "2");
+    assert_eq!(response.headers()["retry-after-ms"], "1500");
+    assert_eq!(response.json_value().await["error"]["code"], "429");
+    assert_eq!(
+        sim.azure_post(AZURE_CHAT, &azure_body("x")).await.status(),
+        200
+    );
+    assert_eq!(sim.recorded("az").await.len(), 6);
+}
+
+#[tokio::test]
+async fn azure_content_filter_triggers() {
+    let sim = start().await;
+    for (prompt, category) in [
+        ("tell me AZURE-FILTER", "violence"),
+        ("azure-jailbreak now", "jailbreak"),
+    ] {
+        for stream in [false, true] {
+            let mut body = azure_body(prompt);
+            body["stream"] = json!(stream);
+            let response = sim.azure_post(AZURE_CHAT, &body).await;
+            assert_eq!(response.status(), 400);
+            let error = &response.json_value().await["error"];
+            assert_eq!(error["code"], "content_filter");
+            assert_eq!(error["param"], "prompt");
+            assert_eq!(error["status"], 400);
+            assert_eq!(error["innererror"]["code"], "ResponsibleAIPolicyViolation");
+            let result = &error["innererror"]["content_filter_result"];
+            assert_eq!(result[category]["filtered"], true, "{result}");
+            assert_eq!(result["hate"], safe());
+        }
+    }
+    // The output filter stops the completion halfway.
+    let whole = sim
+        .azure_post(AZURE_CHAT, &azure_body("please azure-filter-output"))
+        .await
+        .json_value()
+        .await;
+    let choice = &whole["choices"][0];
+    assert_eq!(choice["finish_reason"], "content_filter");
+    assert_eq!(
+        choice["content_filter_results"]["violence"],
+        json!({"filtered": true, "severity": "medium"})
+    );
+    let content = choice["message"]["content"].as_str().unwrap();
+    assert_eq!(content.split(' ').count(), 8);
+    assert_eq!(whole["usage"]["completion_tokens"], 8);
+    let mut body = azure_body("please azure-filter-output");
+    body["stream"] = json!(true);
+    let events = sse_events(
+        &sim.azure_post(AZURE_CHAT, &body)
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    let chunks = chunks(&events);
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], "content_filter");
+    assert_eq!(
+        last["choices"][0]["content_filter_results"]["violence"]["filtered"],
+        true
+    );
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, content);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Gemini protocol (`/{upstream}/v1beta/models/{model}:{method}`, and Vertex AI's shape).
+
+const GEMINI_MODEL: &str = "gemini-sim";
+
+impl Sim {
+    /// A Gemini API request with its key in `x-goog-api-key`.
+    async fn gemini_post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("x-goog-api-key", "sim-key")
+            .json_body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `generateContent` on `upstream`, expecting success.
+    async fn gemini(&self, upstream: &str, body: &Value) -> Value {
+        let path = format!("/{upstream}/v1beta/models/{GEMINI_MODEL}:generateContent");
+        let response = self.gemini_post(&path, body).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json; charset=UTF-8"
+        );
+        response.json_value().await
+    }
+
+    /// The chunks of `streamGenerateContent`, as SSE (`alt=sse`) or as a JSON array.
+    async fn gemini_stream(&self, upstream: &str, body: &Value, sse: bool) -> Vec<Value> {
+        let alt = if sse { "?alt=sse" } else { "" };
+        let path = format!("/{upstream}/v1beta/models/{GEMINI_MODEL}:streamGenerateContent{alt}");
+        let response = self.gemini_post(&path, body).await;
+        assert_eq!(response.status(), 200);
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let text = response.text().await.unwrap();
+        if sse {
+            assert_eq!(content_type, "text/event-stream");
+            gemini_sse(&text)
+        } else {
+            assert_eq!(content_type, "application/json; charset=UTF-8");
+            assert!(text.starts_with("[{") && text.ends_with("}]"), "{text}");
+            serde_json::from_str::<Value>(&text)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    }
+
+    /// A 400 from `generateContent`, checked for Google's envelope; returns the message.
+    async fn gemini_invalid(&self, body: &Value) -> String {
+        let path = format!("/gem/v1beta/models/{GEMINI_MODEL}:generateContent");
+        let response = self.gemini_post(&path, body).await;
+        assert_eq!(response.status(), 400, "{body}");
+        let error = response.json_value().await;
+        assert_eq!(error["error"]["code"], 400);
+        assert_eq!(error["error"]["status"], "INVALID_ARGUMENT");
+        error["error"]["message"].as_str().unwrap().to_owned()
+    }
+}
+
+/// The `data:` payloads of a Gemini SSE stream (events end with a CRLF blank line).
+fn gemini_sse(text: &str) -> Vec<Value> {
+    assert!(text.ends_with("\r\n\r\n"), "{text:?}");
+    text.split("\r\n\r\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let data = e
+                .strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("not a data event: {e:?}"));
+            serde_json::from_str(data).unwrap()
+        })
+        .collect()
+}
+
+/// Rebuilds the whole response from its chunks, as a client would: consecutive text pieces
+/// of the same kind are joined, function calls appended; the last chunk's usage and each
+/// candidate's finish reason kept.
+fn gemini_reassemble(chunks: &[Value]) -> Value {
+    let mut candidates: Vec<Value> = Vec::new();
+    for chunk in chunks {
+        assert_eq!(chunk["responseId"], chunks[0]["responseId"]);
+        assert_eq!(chunk["modelVersion"], GEMINI_MODEL);
+        for candidate in chunk["candidates"].as_array().into_iter().flatten() {
+            let index = candidate["index"].as_u64().unwrap() as usize;
+            if candidates.len() <= index {
+                candidates.push(json!({"content": {"parts": [], "role": "model"}, "index": index}));
+            }
+            let whole = &mut candidates[index];
+            for part in candidate["content"]["parts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let parts = whole["content"]["parts"].as_array_mut().unwrap();
+                let joinable = part.get("text").is_some()
+                    && parts.last().is_some_and(|last: &Value| {
+                        last.get("text").is_some() && last.get("thought") == part.get("thought")
+                    });
+                if joinable {
+                    let last = parts.last_mut().unwrap();
+                    let text =
+                        last["text"].as_str().unwrap().to_owned() + part["text"].as_str().unwrap();
+                    last["text"] = json!(text);
+                    if let Some(signature) = part.get("thoughtSignature") {
+                        last["thoughtSignature"] = signature.clone();
+                    }
+                } else {
+                    parts.push(part.clone());
+                }
+            }
+            if let Some(reason) = candidate.get("finishReason") {
+                whole["finishReason"] = reason.clone();
+            }
+        }
+    }
+    let last = chunks.last().unwrap();
+    json!({
+        "candidates": candidates,
+        "usageMetadata": last["usageMetadata"],
+        "modelVersion": last["modelVersion"],
+    })
+}
+
+fn gemini_body(prompt: &str) -> Value {
+    json!({"contents": [{"role": "user", "parts": [{"text": prompt}]}]})
+}
+
+fn gemini_tools() -> Value {
+    json!([{"functionDeclarations": [
+        {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {
+                "type": "OBJECT",
+                "properties": {
+                    "city": {"type": "STRING"},
+                    "unit": {"type": "STRING", "enum": ["celsius", "fahrenheit"]}
+                },
+                "required": ["city", "unit"]
+            }
+        },
+        {
+            "name": "get_time",
+            "parametersJsonSchema": {"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]}
+        }
+    ]}])
+}
+
+fn thinking_config(include: bool) -> Value {
+    json!({"thinkingConfig": {"includeThoughts": include, "thinkingBudget": 1024}})
+}
+
+#[tokio::test]
+async fn gemini_text_shape_usage_and_determinism() {
+    let sim = start().await;
+    let mut body = gemini_body("Hello, world!");
+    body["systemInstruction"] = json!({"parts": [{"text": "You are terse."}]});
+    let reply = sim.gemini("gem", &body).await;
+    let candidate = &reply["candidates"][0];
+    assert_eq!(candidate["index"], 0);
+    assert_eq!(candidate["finishReason"], "STOP");
+    assert_eq!(candidate["content"]["role"], "model");
+    let parts = candidate["content"]["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 1);
+    let text = parts[0]["text"].as_str().unwrap();
+    assert_eq!(text.split(' ').count(), 16);
+    assert_eq!(reply["modelVersion"], GEMINI_MODEL);
+    let id = reply["responseId"].as_str().unwrap();
+    assert_eq!(id.len(), 22);
+    assert!(reply.get("promptFeedback").is_none() && reply.get("createTime").is_none());
+
+    // No per-turn overhead: system text and contents text.
+    let prompt = tokens("You are terse.") + tokens("Hello, world!");
+    assert_eq!(prompt, 8);
+    assert_eq!(
+        reply["usageMetadata"],
+        json!({
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": 16,
+            "totalTokenCount": prompt + 16,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+            "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": 16}]
+        })
+    );
+
+    let again = sim.gemini("gem", &body).await;
+    assert_eq!(again["candidates"], reply["candidates"]);
+    assert_ne!(again["responseId"], reply["responseId"]);
+    let other = sim.gemini("gem", &gemini_body("Something else")).await;
+    assert_ne!(other["candidates"], reply["candidates"]);
+
+    // countTokens agrees with promptTokenCount, in both of its request shapes.
+    let path = format!("/gem/v1beta/models/{GEMINI_MODEL}:countTokens");
+    let counted = sim.gemini_post(&path, &gemini_body("Hello, world!")).await;
+    assert_eq!(counted.status(), 200);
+    assert_eq!(
+        counted.json_value().await,
+        json!({"totalTokens": 4, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 4}]})
+    );
+    let wrapped = json!({"generateContentRequest": {"model": format!("models/{GEMINI_MODEL}"), "contents": body["contents"], "systemInstruction": body["systemInstruction"]}});
+    let counted = sim.gemini_post(&path, &wrapped).await.json_value().await;
+    assert_eq!(counted["totalTokens"], prompt);
+
+    // Media parts count 258 each, by modality; function calls and responses by their JSON.
+    let media = json!({"contents": [
+        {"role": "user", "parts": [{"text": "look"}, {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}, {"fileData": {"mimeType": "application/pdf", "fileUri": "https://x/y.pdf"}}]}
+    ]});
+    let usage = sim.gemini("gem", &media).await["usageMetadata"].clone();
+    assert_eq!(usage["promptTokenCount"], 1 + 258 + 258);
+    assert_eq!(
+        usage["promptTokensDetails"],
+        json!([{"modality": "TEXT", "tokenCount": 1}, {"modality": "IMAGE", "tokenCount": 258}, {"modality": "DOCUMENT", "tokenCount": 258}])
+    );
+
+    // The same model under /v1, and Vertex AI's path with a bearer token.
+    let v1 = sim
+        .gemini_post(
+            &format!("/gem/v1/models/{GEMINI_MODEL}:generateContent"),
+            &body,
+        )
+        .await;
+    assert_eq!(v1.json_value().await["candidates"], reply["candidates"]);
+    let vertex = sim
+        .client
+        .post(sim.url(&format!(
+            "/vtx/v1/projects/p1/locations/us-central1/publishers/google/models/{GEMINI_MODEL}:generateContent"
+        )))
+        .bearer_auth("ya29.token")
+        .json_body(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(vertex.status(), 200);
+    let vertex = vertex.json_value().await;
+    assert_eq!(vertex["candidates"], reply["candidates"]);
+    assert_eq!(vertex["usageMetadata"]["trafficType"], "ON_DEMAND");
+    let created = vertex["createTime"].as_str().unwrap();
+    assert!(created.ends_with('Z') && created.len() == 27, "{created}");
+}
+
+#[tokio::test]
+async fn gemini_thinking_with_signature() {
+    let sim = start().await;
+    let mut body = gemini_body("Think first");
+    body["generationConfig"] = thinking_config(true);
+    let reply = sim.gemini("gem", &body).await;
+    let parts = reply["candidates"][0]["content"]["parts"]
+        .as_array()
+        .unwrap();
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0]["thought"], true);
+    assert_eq!(tokens(parts[0]["text"].as_str().unwrap()), 16);
+    assert!(parts[0].get("thoughtSignature").is_none());
+    assert!(parts[1].get("thought").is_none());
+    let signature = parts[1]["thoughtSignature"].as_str().unwrap();
+    assert!(signature.len() >= 64);
+    assert!(signature
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c)));
+    let usage = &reply["usageMetadata"];
+    assert_eq!(usage["thoughtsTokenCount"], 16);
+    assert_eq!(usage["candidatesTokenCount"], 16);
+    assert_eq!(usage["totalTokenCount"], 2 + 32);
+
+    // Without includeThoughts the thinking still happens (and is billed) but is not shown;
+    // the answer and its signature are the same.
+    body["generationConfig"] = thinking_config(false);
+    let hidden = sim.gemini("gem", &body).await;
+    let hidden_parts = hidden["candidates"][0]["content"]["parts"]
+        .as_array()
+        .unwrap();
+    assert_eq!(hidden_parts.len(), 1);
+    assert_eq!(hidden_parts[0], parts[1]);
+    assert_eq!(hidden["usageMetadata"]["thoughtsTokenCount"], 16);
+
+    // maxOutputTokens caps thoughts and answer together; a budget caps the thoughts.
+    body["generationConfig"] = json!({"thinkingConfig": {"includeThoughts": true, "thinkingBudget": 4}, "maxOutputTokens": 10});
+    let capped = sim.gemini("gem", &body).await;
+    assert_eq!(capped["usageMetadata"]["thoughtsTokenCount"], 4);
+    assert_eq!(capped["usageMetadata"]["candidatesTokenCount"], 6);
+    assert_eq!(capped["candidates"][0]["finishReason"], "MAX_TOKENS");
+    body["generationConfig"] =
+        json!({"thinkingConfig": {"includeThoughts": true}, "maxOutputTokens": 10});
+    let starved = sim.gemini("gem", &body).await;
+    let starved_parts = starved["candidates"][0]["content"]["parts"]
+        .as_array()
+        .unwrap();
+    assert_eq!(starved_parts.len(), 1, "all thought, no answer");
+    assert_eq!(starved_parts[0]["thought"], true);
+    assert_eq!(starved["candidates"][0]["finishReason"], "MAX_TOKENS");
+    assert!(starved["usageMetadata"]
+        .get("candidatesTokenCount")
+        .is_none());
+
+    // A budget of 0 turns thinking off.
+    body["generationConfig"] =
+        json!({"thinkingConfig": {"includeThoughts": true, "thinkingBudget": 0}});
+    let off = sim.gemini("gem", &body).await;
+    assert!(off["candidates"][0]["content"]["parts"][0]
+        .get("thoughtSignature")
+        .is_none());
+    assert!(off["usageMetadata"].get("thoughtsTokenCount").is_none());
+}
+
+#[tokio::test]
+async fn gemini_parallel_function_calls_and_responses() {
+    let sim = start().await;
+    let mut body = gemini_body("Call get_weather and get_time for Paris");
+    body["tools"] = gemini_tools();
+    body["generationConfig"] = thinking_config(false);
+    let reply = sim.gemini("gem", &body).await;
+    let candidate = &reply["candidates"][0];
+    assert_eq!(candidate["finishReason"], "STOP");
+    let parts = candidate["content"]["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 2);
+    let weather = &parts[0]["functionCall"];
+    assert_eq!(weather["name"], "get_weather");
+    assert!(
+        weather.get("id").is_none(),
+        "the Gemini API sends no call ids"
+    );
+    assert!(weather["args"]["city"].is_string());
+    assert!(["celsius", "fahrenheit"].contains(&weather["args"]["unit"].as_str().unwrap()));
+    assert_eq!(parts[1]["functionCall"]["name"], "get_time");
+    assert!(parts[1]["functionCall"]["args"]["zone"].is_string());
+    assert!(
+        parts[0]["thoughtSignature"].is_string(),
+        "signature on the first call"
+    );
+    assert!(parts[1].get("thoughtSignature").is_none());
+    let output: u64 = parts
+        .iter()
+        .map(|p| {
+            tokens(p["functionCall"]["name"].as_str().unwrap())
+                + tokens(&p["functionCall"]["args"].to_string())
+        })
+        .sum();
+    assert_eq!(reply["usageMetadata"]["candidatesTokenCount"], output);
+    // Tool definitions are prompt tokens.
+    let tool_tokens: u64 = gemini_tools()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| tokens(&t.to_string()))
+        .sum();
+    assert_eq!(
+        reply["usageMetadata"]["promptTokenCount"],
+        tokens("Call get_weather and get_time for Paris") + tool_tokens
+    );
+
+    // The function-response turn is answered with text.
+    let responses: Vec<Value> = parts
+        .iter()
+        .map(|p| json!({"functionResponse": {"name": p["functionCall"]["name"], "response": {"result": "sunny"}}}))
+        .collect();
+    let mut second = body.clone();
+    second["contents"] = json!([
+        body["contents"][0],
+        candidate["content"],
+        {"role": "user", "parts": responses}
+    ]);
+    let answer = sim.gemini("gem", &second).await;
+    let answer_parts = answer["candidates"][0]["content"]["parts"]
+        .as_array()
+        .unwrap();
+    assert_eq!(answer_parts.len(), 1);
+    assert!(answer_parts[0]["text"].is_string());
+    assert!(answer_parts[0]["thoughtSignature"].is_string());
+    let result_tokens: u64 = responses
+        .iter()
+        .map(|r| {
+            tokens(r["functionResponse"]["name"].as_str().unwrap())
+                + tokens(&r["functionResponse"]["response"].to_string())
+        })
+        .sum();
+    assert_eq!(
+        answer["usageMetadata"]["promptTokenCount"],
+        reply["usageMetadata"]["promptTokenCount"].as_u64().unwrap() + output + result_tokens
+    );
+    // Every call needs its response.
+    second["contents"][2]["parts"] = json!([responses[0]]);
+    assert!(sim.gemini_invalid(&second).await.contains(
+        "number of function response parts is equal to the number of function call parts"
+    ));
+
+    // Modes: NONE never calls, ANY forces (within allowedFunctionNames), one mention one call.
+    let mut none = body.clone();
+    none["toolConfig"] = json!({"functionCallingConfig": {"mode": "NONE"}});
+    assert!(
+        sim.gemini("gem", &none).await["candidates"][0]["content"]["parts"][0]["text"].is_string()
+    );
+    let mut any = gemini_body("no mention here");
+    any["tools"] = gemini_tools();
+    any["toolConfig"] = json!({"functionCallingConfig": {"mode": "ANY"}});
+    assert_eq!(
+        sim.gemini("gem", &any).await["candidates"][0]["content"]["parts"][0]["functionCall"]
+            ["name"],
+        "get_weather"
+    );
+    any["toolConfig"] =
+        json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_time"]}});
+    let forced = sim.gemini("gem", &any).await;
+    let forced_parts = forced["candidates"][0]["content"]["parts"]
+        .as_array()
+        .unwrap();
+    assert_eq!(forced_parts.len(), 1);
+    assert_eq!(forced_parts[0]["functionCall"]["name"], "get_time");
+    let mut one = gemini_body("what does get_time say?");
+    one["tools"] = gemini_tools();
+    let one = sim.gemini("gem", &one).await;
+    assert_eq!(
+        one["candidates"][0]["content"]["parts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn gemini_json_mode_and_schemas() {
+    let sim = start().await;
+    let mut body = gemini_body("Describe Paris");
+    body["generationConfig"] = json!({
+        "responseMimeType": "application/json",
+        "responseSchema": {
+            "type": "OBJECT",
+            "properties": {
+                "name": {"type": "STRING"},
+                "population": {"type": "INTEGER", "minimum": 1},
+                "tags": {"type": "ARRAY", "items": {"type": "STRING"}, "minItems": "2", "maxItems": "2"},
+                "kind": {"type": "STRING", "enum": ["city", "town"], "nullable": true}
+            },
+            "required": ["name", "population", "tags"],
+            "propertyOrdering": ["name", "population", "tags", "kind"]
+        },
+        "maxOutputTokens": 3
+    });
+    let reply = sim.gemini("gem", &body).await;
+    let text = reply["candidates"][0]["content"]["parts"][0]["text"]
+        .as_str()
+        .unwrap();
+    let doc: Value = serde_json::from_str(text).unwrap();
+    assert!(doc["name"].is_string());
+    assert!(doc["population"].as_i64().unwrap() >= 1);
+    assert_eq!(doc["tags"].as_array().unwrap().len(), 2);
+    assert!(["city", "town"].contains(&doc["kind"].as_str().unwrap()));
+    assert_eq!(reply["candidates"][0]["finishReason"], "STOP", "never cut");
+    assert_eq!(reply["usageMetadata"]["candidatesTokenCount"], tokens(text));
+
+    body["generationConfig"] = json!({
+        "responseMimeType": "application/json",
+        "responseJsonSchema": {"type": "object", "properties": {"ok": {"type": "boolean"}, "n": {"type": "integer", "maximum": 3}}, "required": ["ok", "n"]}
+    });
+    let reply = sim.gemini("gem", &body).await;
+    let doc: Value = serde_json::from_str(
+        reply["candidates"][0]["content"]["parts"][0]["text"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(doc["ok"].is_boolean() && doc["n"].as_i64().unwrap() <= 3);
+
+    body["generationConfig"] = json!({"responseMimeType": "application/json"});
+    let reply = sim.gemini("gem", &body).await;
+    let doc: Value = serde_json::from_str(
+        reply["candidates"][0]["content"]["parts"][0]["text"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(doc.is_object());
+
+    body["generationConfig"] = json!({"responseMimeType": "text/x.enum", "responseSchema": {"type": "STRING", "enum": ["red", "green"]}});
+    let reply = sim.gemini("gem", &body).await;
+    let text = reply["candidates"][0]["content"]["parts"][0]["text"]
+        .as_str()
+        .unwrap();
+    assert!(["red", "green"].contains(&text), "{text}");
+}
+
+#[tokio::test]
+async fn gemini_max_tokens_stop_sequences_and_candidates() {
+    let sim = start().await;
+    let body = gemini_body("Hello");
+    let whole = sim.gemini("gem", &body).await;
+    let whole_text = whole["candidates"][0]["content"]["parts"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut capped = body.clone();
+    capped["generationConfig"] = json!({"maxOutputTokens": 5});
+    let reply = sim.gemini("gem", &capped).await;
+    let text = reply["candidates"][0]["content"]["parts"][0]["text"]
+        .as_str()
+        .unwrap();
+    assert_eq!(reply["candidates"][0]["finishReason"], "MAX_TOKENS");
+    assert_eq!(tokens(text), 5);
+    assert!(
+        whole_text.starts_with(text),
+        "a cut answer is a prefix of the whole"
+    );
+    assert_eq!(reply["usageMetadata"]["candidatesTokenCount"], 5);
+
+    let third = whole_text.split(' ').nth(2).unwrap();
+    let mut stopped = body.clone();
+    stopped["generationConfig"] = json!({"stopSequences": ["zzz", format!(" {third}")]});
+    let reply = sim.gemini("gem", &stopped).await;
+    let text = reply["candidates"][0]["content"]["parts"][0]["text"]
+        .as_str()
+        .unwrap();
+    assert_eq!(reply["candidates"][0]["finishReason"], "STOP");
+    assert!(whole_text.starts_with(text) && tokens(text) <= 2, "{text}");
+
+    let mut many = body.clone();
+    many["generationConfig"] = json!({"candidateCount": 3});
+    let reply = sim.gemini("gem", &many).await;
+    let candidates = reply["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 3);
+    assert_eq!(candidates[0]["content"], whole["candidates"][0]["content"]);
+    assert_ne!(candidates[1]["content"], candidates[0]["content"]);
+    for (i, c) in candidates.iter().enumerate() {
+        assert_eq!(c["index"], i);
+    }
+    assert_eq!(reply["usageMetadata"]["candidatesTokenCount"], 48);
+}
+
+#[tokio::test]
+async fn gemini_safety_triggers() {
+    let sim = start().await;
+    let reply = sim
+        .gemini("gem", &gemini_body("please UNSAFE-BLOCK this"))
+        .await;
+    assert!(reply.get("candidates").is_none());
+    let feedback = &reply["promptFeedback"];
+    assert_eq!(feedback["blockReason"], "SAFETY");
+    let ratings = feedback["safetyRatings"].as_array().unwrap();
+    assert!(ratings
+        .iter()
+        .any(|r| r["blocked"] == true && r["probability"] == "HIGH"));
+    assert_eq!(
+        reply["usageMetadata"]["promptTokenCount"],
+        tokens("please UNSAFE-BLOCK this")
+    );
+    assert!(reply["usageMetadata"].get("candidatesTokenCount").is_none());
+    let chunks = sim
+        .gemini_stream("gem", &gemini_body("unsafe-block"), true)
+        .await;
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(chunks[0]["promptFeedback"]["blockReason"], "SAFETY");
+
+    let reply = sim
+        .gemini("gem", &gemini_body("an unsafe-answer please"))
+        .await;
+    let candidate = &reply["candidates"][0];
+    assert_eq!(candidate["finishReason"], "SAFETY");
+    assert!(candidate.get("content").is_none());
+    assert!(candidate["safetyRatings"].as_array().unwrap().len() >= 4);
+}
+
+#[tokio::test]
+async fn gemini_validation_errors_name_the_field() {
+    let sim = start().await;
+    let user = json!([{"role": "user", "parts": [{"text": "x"}]}]);
+    assert_eq!(
+        sim.gemini_invalid(&json!({})).await,
+        "* GenerateContentRequest.contents: contents is not specified\n"
+    );
+    assert_eq!(
+        sim.gemini_invalid(&json!({"contents": [{"role": "assistant", "parts": [{"text": "x"}]}]}))
+            .await,
+        "Please use a valid role: user, model."
+    );
+    assert_eq!(
+        sim.gemini_invalid(&json!({"contents": [{"role": "user", "parts": []}]}))
+            .await,
+        "* GenerateContentRequest.contents[0].parts: contents.parts must not be empty.\n"
+    );
+    assert!(sim
+        .gemini_invalid(&json!({"contents": [{"role": "user", "parts": [{"image": "x"}]}]}))
+        .await
+        .starts_with(
+            "Invalid JSON payload received. Unknown name \"image\" at 'contents[0].parts[0]'"
+        ));
+    // Parser errors carry a BadRequest field violation.
+    let response = sim
+        .gemini_post(
+            &format!("/gem/v1beta/models/{GEMINI_MODEL}:generateContent"),
+            &json!({"contents": user, "generationConfig": {"maxOutputTokens": "lots"}}),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let error = response.json_value().await;
+    assert_eq!(
+        error["error"]["message"],
+        "Invalid value at 'generation_config.max_output_tokens' (TYPE_INT32), \"lots\""
+    );
+    assert_eq!(
+        error["error"]["details"][0]["@type"],
+        "type.googleapis.com/google.rpc.BadRequest"
+    );
+    assert_eq!(
+        error["error"]["details"][0]["fieldViolations"][0]["field"],
+        "generation_config.max_output_tokens"
+    );
+    assert!(sim
+        .gemini_invalid(&json!({"contents": user, "generationConfig": {"temperature": 9}}))
+        .await
+        .contains("generation_config.temperature"));
+    assert!(sim
+        .gemini_invalid(&json!({"contents": user, "generationConfig": {"responseMimeType": "application/json", "responseSchema": {"type": "OBJECT", "oneOf": []}}}))
+        .await
+        .contains("Unknown name \"oneOf\" at 'generation_config.response_schema'"));
+    assert!(sim
+        .gemini_invalid(&json!({"contents": user, "tools": [{"functionDeclarations": [{"name": "9lives"}]}]}))
+        .await
+        .starts_with("* GenerateContentRequest.tools[0].function_declarations[0].name: Invalid function name."));
+    assert!(sim
+        .gemini_invalid(&json!({"contents": user, "tools": [{"function_declarations": [{"name": "f", "parameters": {"type": "OBJECT"}, "parametersJsonSchema": {}}]}]}))
+        .await
+        .contains("cannot both be set"));
+    assert!(sim
+        .gemini_invalid(&json!({"contents": user, "messages": []}))
+        .await
+        .contains("Unknown name \"messages\": Cannot find field."));
+
+    let not_json = sim
+        .client
+        .post(sim.url(&format!(
+            "/gem/v1beta/models/{GEMINI_MODEL}:generateContent"
+        )))
+        .header("x-goog-api-key", "k")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), 400);
+    let error = not_json.json_value().await;
+    assert!(error["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Invalid JSON payload received."));
+
+    let unknown = sim
+        .gemini_post(&format!("/gem/v1beta/models/{GEMINI_MODEL}:predict"), &user)
+        .await;
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(unknown.json_value().await["error"]["status"], "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn gemini_auth_rules() {
+    let sim = start().await;
+    let path = format!("/auth/v1beta/models/{GEMINI_MODEL}:generateContent");
+    sim.control("auth", "faults", &json!([{"status": 500}]))
+        .await;
+    let body = gemini_body("x");
+
+    let no_key = sim
+        .client
+        .post(sim.url(&path))
+        .json_body(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_key.status(), 403);
+    let error = no_key.json_value().await;
+    assert_eq!(error["error"]["code"], 403);
+    assert_eq!(error["error"]["status"], "PERMISSION_DENIED");
+    assert!(error["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Method doesn't allow unregistered callers"));
+
+    let bearer = sim
+        .client
+        .post(sim.url(&path))
+        .bearer_auth("ya29.token")
+        .json_body(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), 401);
+    assert_eq!(
+        bearer.json_value().await["error"]["status"],
+        "UNAUTHENTICATED"
+    );
+
+    let vertex_path = format!(
+        "/auth/v1beta1/projects/p/locations/global/publishers/google/models/{GEMINI_MODEL}:generateContent"
+    );
+    let vertex = sim
+        .client
+        .post(sim.url(&vertex_path))
+        .json_body(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(vertex.status(), 401);
+    let error = vertex.json_value().await;
+    assert_eq!(error["error"]["status"], "UNAUTHENTICATED");
+    assert_eq!(
+        error["error"]["details"][0]["reason"],
+        "CREDENTIALS_MISSING"
+    );
+
+    // Rejections drew no fault: the first admitted request (key in the query) gets it.
+    let query_key = sim
+        .client
+        .post(sim.url(&format!("{path}?key=abc")))
+        .json_body(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query_key.status(), 500);
+    assert_eq!(query_key.json_value().await["error"]["status"], "INTERNAL");
+    let query_key = sim
+        .client
+        .post(sim.url(&format!("{path}?key=abc")))
+        .json_body(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query_key.status(), 200);
+    let recorded = sim.recorded("auth").await;
+    assert_eq!(recorded.len(), 5);
+    assert_eq!(recorded[4]["path"], format!("{path}?key=abc"));
+    assert_eq!(recorded[4]["body"], body);
+}
+
+#[tokio::test]
+async fn gemini_status_faults_use_google_statuses() {
+    let sim = start().await;
+    let path = format!("/flaky/v1beta/models/{GEMINI_MODEL}:generateContent");
+    for (status, name) in [
+        (400, "INVALID_ARGUMENT"),
+        (403, "PERMISSION_DENIED"),
+        (404, "NOT_FOUND"),
+        (429, "RESOURCE_EXHAUSTED"),
+        (500, "INTERNAL"),
+        (503, "UNAVAILABLE"),
+        (504, "DEADLINE_EXCEEDED"),
+    ] {
+        sim.control("flaky", "faults", &json!({"status": status}))
+            .await;
+        let response = sim.gemini_post(&path, &gemini_body("x")).await;
+        assert_eq!(response.status().as_u16(), status);
+        let error = response.json_value().await;
+        assert_eq!(error["error"]["code"], status);
+        assert_eq!(error["error"]["status"], name);
+        assert!(!error["error"]["message"].as_str().unwrap().is_empty());
+    }
+    sim.control(
+        "flaky",
+        "faults",
+        &json!([{"status": 429, "retry_after_s": 1.5, "count": 2}, {"status": 503, "message": "scripted"}]),
+    )
+    .await;
+    for _ in 0..2 {
+        let stream_path =
+            format!("/flaky/v1beta/models/{GEMINI_MODEL}:streamGenerateContent?alt=sse");
+        let response = sim.gemini_post(&stream_path, &gemini_body("x")).await;
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()["retry-after"], "2");
+        let error = response.json_value().await;
+        assert_eq!(
+            error["error"]["details"],
+            json!([{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.5s"}])
+        );
+    }
+    let count = sim
+        .gemini_post(
+            &format!("/flaky/v1beta/models/{GEMINI_MODEL}:countTokens"),
+            &gemini_body("x"),
+        )
+        .await;
+    assert_eq!(count.status(), 503);
+    assert_eq!(count.json_value().await["error"]["message"], "scripted");
+    sim.gemini("flaky", &gemini_body("x")).await;
+}
+
+#[tokio::test]
+async fn gemini_connection_faults() {
+    let sim = start().await;
+    let path = format!("/rst/v1beta/models/{GEMINI_MODEL}:generateContent");
+    let sse_path = format!("/rst/v1beta/models/{GEMINI_MODEL}:streamGenerateContent?alt=sse");
+    let array_path = format!("/rst/v1beta/models/{GEMINI_MODEL}:streamGenerateContent");
+    sim.gemini("rst", &gemini_body("warm")).await;
+
+    sim.control("rst", "faults", &json!([{"kind": "reset"}]))
+        .await;
+    let result = sim
+        .client
+        .post(sim.url(&path))
+        .header("x-goog-api-key", "k")
+        .json_body(&gemini_body("x"))
+        .send()
+        .await;
+    assert!(
+        result.is_err(),
+        "expected a connection error, got {result:?}"
+    );
+    sim.gemini("rst", &gemini_body("x")).await;
+
+    sim.control("rst", "faults", &json!([{"kind": "stall_ms", "ms": 200}]))
+        .await;
+    let started = Instant::now();
+    sim.gemini("rst", &gemini_body("x")).await;
+    assert!(started.elapsed() >= Duration::from_millis(200));
+
+    // Streams: n chunks, then a broken connection, never the last chunk (with the finish
+    // reason); a whole body: half of it, then a break.
+    sim.control(
+        "rst",
+        "faults",
+        &json!([
+            {"kind": "cut_after_chunks", "n": 3},
+            {"kind": "cut_after_chunks", "n": 1000},
+            {"kind": "cut_after_chunks", "n": 2}
+        ]),
+    )
+    .await;
+    for (stream_path, expected) in [(&sse_path, 3), (&sse_path, 15), (&array_path, 2)] {
+        let response = sim.gemini_post(stream_path, &gemini_body("x")).await;
+        assert_eq!(response.status(), 200);
+        let mut stream = response.bytes_stream();
+        let mut text = String::new();
+        let mut failed = false;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(bytes) => text.push_str(std::str::from_utf8(&bytes).unwrap()),
+                Err(_) => failed = true,
+            }
+        }
+        assert!(failed, "the body must end in an error");
+        assert!(!text.contains("finishReason"), "{text}");
+        if stream_path == &sse_path {
+            assert_eq!(gemini_sse(&text).len(), expected);
+        } else {
+            assert_eq!(text.matches("\"responseId\"").count(), expected);
+            assert!(!text.ends_with(']'));
+        }
+    }
+    sim.control(
+        "rst",
+        "faults",
+        &json!([{"kind": "cut_after_chunks", "n": 1}]),
+    )
+    .await;
+    let response = sim.gemini_post(&path, &gemini_body("x")).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.bytes().await.is_err(), "truncated body");
+
+    sim.control("rst", "faults", &json!([{"kind": "malformed", "count": 3}]))
+        .await;
+    let response = sim.gemini_post(&path, &gemini_body("x")).await;
+    assert_eq!(response.status(), 200);
+    assert!(serde_json::from_str::<Value>(&response.text().await.unwrap()).is_err());
+    let response = sim.gemini_post(&sse_path, &gemini_body("x")).await;
+    assert_eq!(
+        response.text().await.unwrap_or_default(),
+        "data: {not json\r\n\r\n"
+    );
+    let response = sim.gemini_post(&array_path, &gemini_body("x")).await;
+    assert_eq!(response.text().await.unwrap_or_default(), "[{not json");
+    sim.gemini("rst", &gemini_body("x")).await;
+}
+
+#[tokio::test]
+async fn gemini_streaming_reassembles_both_framings() {
+    let sim = start().await;
+    let body = gemini_body("Hello, world!");
+    let expected = sim.gemini("gem", &body).await;
+    for sse in [true, false] {
+        let chunks = sim.gemini_stream("gem", &body, sse).await;
+        assert_eq!(chunks.len(), 16, "one token per chunk");
+        for (i, chunk) in chunks.iter().enumerate() {
+            let usage = &chunk["usageMetadata"];
+            assert_eq!(usage["promptTokenCount"], 4);
+            assert_eq!(usage["candidatesTokenCount"], i + 1, "cumulative usage");
+            assert_eq!(
+                chunk["candidates"][0].get("finishReason").is_some(),
+                i == 15
+            );
+        }
+        let whole = gemini_reassemble(&chunks);
+        assert_eq!(whole["candidates"], expected["candidates"]);
+        assert_eq!(whole["usageMetadata"], expected["usageMetadata"]);
+    }
+
+    // Thinking, parallel calls and several candidates: the same content as the whole answer.
+    let mut body = gemini_body("Call get_weather and get_time");
+    body["tools"] = gemini_tools();
+    body["generationConfig"] =
+        json!({"thinkingConfig": {"includeThoughts": true}, "candidateCount": 2});
+    let expected = sim.gemini("gem", &body).await;
+    for sse in [true, false] {
+        let chunks = sim.gemini_stream("gem", &body, sse).await;
+        // 16 thought pieces and two whole calls per candidate.
+        assert_eq!(chunks.len(), 2 * (16 + 2));
+        let whole = gemini_reassemble(&chunks);
+        assert_eq!(whole["candidates"], expected["candidates"]);
+        assert_eq!(whole["usageMetadata"], expected["usageMetadata"]);
+    }
+
+    // Hidden thinking is billed from the first chunk; text and signature as unstreamed.
+    let mut body = gemini_body("Hello");
+    body["generationConfig"] = thinking_config(false);
+    let expected = sim.gemini("gem", &body).await;
+    let chunks = sim.gemini_stream("gem", &body, true).await;
+    assert_eq!(chunks[0]["usageMetadata"]["thoughtsTokenCount"], 16);
+    assert!(chunks[0]["candidates"][0]["content"]["parts"][0]["thoughtSignature"].is_string());
+    assert_eq!(
+        gemini_reassemble(&chunks)["candidates"],
+        expected["candidates"]
+    );
+}
+
+#[tokio::test]
+async fn gemini_stream_is_paced_by_behaviour() {
+    let sim = start().await;
+    sim.control(
+        "paced",
+        "behaviour",
+        &json!({"ttft_ms": 150, "tokens_per_s": 100, "output_tokens": 10}),
+    )
+    .await;
+    let started = Instant::now();
+    let response = sim
+        .gemini_post(
+            &format!("/paced/v1beta/models/{GEMINI_MODEL}:streamGenerateContent?alt=sse"),
+            &gemini_body("Hello"),
+        )
+        .await;
+    let mut stream = response.bytes_stream();
+    let mut first = None;
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+        first.get_or_insert_with(|| started.elapsed());
+    }
+    let total = started.elapsed();
+    assert!(first.unwrap() >= Duration::from_millis(150));
+    assert!(total >= Duration::from_millis(240), "{total:?}");
+    assert_eq!(gemini_sse(&text).len(), 10);
+
+    let started = Instant::now();
+    sim.gemini("paced", &gemini_body("Hello")).await;
+    assert!(started.elapsed() >= Duration::from_millis(240));
+}
+
+#[tokio::test]
+async fn gemini_implicit_cache_reads_repeated_long_prefixes() {
+    let sim = start().await;
+    let system = json!({"parts": [{"text": "alpha ".repeat(1200)}]});
+    let mut body = gemini_body("first question");
+    body["systemInstruction"] = system.clone();
+    let first = sim.gemini("cache", &body).await;
+    assert!(first["usageMetadata"]
+        .get("cachedContentTokenCount")
+        .is_none());
+    let second = sim.gemini("cache", &body).await;
+    let usage = &second["usageMetadata"];
+    assert_eq!(usage["cachedContentTokenCount"], 1200);
+    assert_eq!(
+        usage["promptTokenCount"], 1202,
+        "the prompt still counts cached tokens"
+    );
+    assert_eq!(
+        usage["cacheTokensDetails"],
+        json!([{"modality": "TEXT", "tokenCount": 1200}])
+    );
+    // The next turn reuses the longest prefix seen (the system instruction here); short
+    // prompts never cache; another model has its own cache.
+    let mut next = body.clone();
+    next["contents"] = json!([
+        body["contents"][0],
+        {"role": "model", "parts": [{"text": "an answer"}]},
+        {"role": "user", "parts": [{"text": "and then?"}]}
+    ]);
+    assert_eq!(
+        sim.gemini("cache", &next).await["usageMetadata"]["cachedContentTokenCount"],
+        1200
+    );
+    assert_eq!(
+        sim.gemini("cache", &next).await["usageMetadata"]["cachedContentTokenCount"],
+        1204
+    );
+    sim.gemini("cache", &gemini_body("short")).await;
+    assert!(
+        sim.gemini("cache", &gemini_body("short")).await["usageMetadata"]
+            .get("cachedContentTokenCount")
+            .is_none()
+    );
+    let other_model = sim
+        .gemini_post("/cache/v1beta/models/other:generateContent", &body)
+        .await
+        .json_value()
+        .await;
+    assert!(other_model["usageMetadata"]
+        .get("cachedContentTokenCount")
+        .is_none());
+    let client = &sim.client;
+    client.delete(sim.url("/_sim/cache")).send().await.unwrap();
+    assert!(sim.gemini("cache", &body).await["usageMetadata"]
+        .get("cachedContentTokenCount")
+        .is_none());
+}
+
+#[tokio::test]
+async fn gemini_embeddings_and_count_tokens() {
+    let sim = start().await;
+    let path = "/emb/v1beta/models/text-embedding-sim:embedContent";
+    let body = json!({"content": {"parts": [{"text": "hello"}]}, "outputDimensionality": 8});
+    let response = sim.gemini_post(path, &body).await;
+    assert_eq!(response.status(), 200);
+    let single = response.json_value().await;
+    let values = single["embedding"]["values"].as_array().unwrap();
+    assert_eq!(values.len(), 8);
+    let norm: f64 = values.iter().map(|v| v.as_f64().unwrap().powi(2)).sum();
+    assert!((norm - 1.0).abs() < 1e-4);
+    assert_eq!(
+        sim.gemini_post(path, &body).await.json_value().await,
+        single
+    );
+    let default = sim
+        .gemini_post(path, &json!({"content": {"parts": [{"text": "hello"}]}}))
+        .await
+        .json_value()
+        .await;
+    assert_eq!(
+        default["embedding"]["values"].as_array().unwrap().len(),
+        768
+    );
+
+    let batch = sim
+        .gemini_post(
+            "/emb/v1beta/models/text-embedding-sim:batchEmbedContents",
+            &json!({"requests": [
+                {"model": "models/text-embedding-sim", "content": {"parts": [{"text": "hello"}]}, "outputDimensionality": 8},
+                {"model": "models/text-embedding-sim", "content": {"parts": [{"text": "world"}]}, "outputDimensionality": 4, "taskType": "RETRIEVAL_DOCUMENT", "title": "t"}
+            ]}),
+        )
+        .await
+        .json_value()
+        .await;
+    let embeddings = batch["embeddings"].as_array().unwrap();
+    assert_eq!(embeddings.len(), 2);
+    assert_eq!(embeddings[0], single["embedding"]);
+    assert_eq!(embeddings[1]["values"].as_array().unwrap().len(), 4);
+
+    let mismatch = sim
+        .gemini_post(
+            "/emb/v1beta/models/text-embedding-sim:batchEmbedContents",
+            &json!({"requests": [{"model": "models/other", "content": {"parts": [{"text": "x"}]}}]}),
+        )
+        .await;
+    assert_eq!(mismatch.status(), 400);
+    let missing = sim
+        .gemini_post(path, &json!({"outputDimensionality": 8}))
+        .await;
+    assert_eq!(missing.status(), 400);
+    assert_eq!(
+        missing.json_value().await["error"]["message"],
+        "* EmbedContentRequest.content: content is not specified\n"
+    );
+
+    // countTokens validates like generateContent.
+    let bad = sim
+        .gemini_post(
+            &format!("/emb/v1beta/models/{GEMINI_MODEL}:countTokens"),
+            &json!({"contents": []}),
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+}

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use switchyard_core::catalog::{Catalog, BUNDLED};
+use switchyard_core::catalog::{Catalog, Protocol, BUNDLED};
 use switchyard_core::discovery::find_model;
 use switchyard_core::generation::format_rfc3339_ms;
 use switchyard_core::money::{Money, Price};
@@ -402,8 +402,19 @@ async fn demo(
         .iter()
         .filter(|p| translator_available(p.protocol))
     {
+        // Native upstreams keep their real base URL's path (`/v1beta`, `/v2`, `/openai`); the
+        // simulator serves every OpenAI-compatible one under `/v1`.
+        let path = match provider.protocol {
+            Protocol::OpenAi => "/v1",
+            _ => provider
+                .base_url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+                .unwrap_or("")
+                .trim_end_matches('/'),
+        };
         text.push_str(&format!(
-            "[providers.{slug}]\nbase_url = \"http://{sim_addr}/{slug}/v1\"\napi_key = \"demo\"\n",
+            "[providers.{slug}]\nbase_url = \"http://{sim_addr}/{slug}{path}\"\napi_key = \"demo\"\n",
             slug = provider.slug
         ));
     }

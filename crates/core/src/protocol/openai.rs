@@ -257,10 +257,15 @@ fn normalise_finish(choice: &mut Value) {
     let Some(obj) = choice.as_object_mut() else {
         return;
     };
-    let native = obj.get("finish_reason").cloned().unwrap_or(Value::Null);
-    let normalised = match native.as_str() {
+    let reported = obj.get("finish_reason").cloned().unwrap_or(Value::Null);
+    let normalised = match reported.as_str() {
         Some(n) => json!(finish_reason(n)),
         None => Value::Null,
+    };
+    // A native value already given wins (Gemini's `STOP` that finished with tool calls).
+    let native = match obj.get("native_finish_reason") {
+        Some(native @ Value::String(_)) => native.clone(),
+        _ => reported,
     };
     obj.insert("finish_reason".into(), normalised);
     obj.insert("native_finish_reason".into(), native);

@@ -34,6 +34,9 @@ pub struct Options {
     pub clock: Option<Arc<AtomicI64>>,
     /// A fresh PostgreSQL database on the server of `SWITCHYARD_TEST_POSTGRES_URL` instead of SQLite.
     pub postgres: bool,
+    /// Also enable Google AI Studio, Cohere and Azure (Azure serves `openai/gpt-4o-mini` too, so
+    /// tests that expect OpenAI for it leave this off).
+    pub native: bool,
 }
 
 /// The `[byok] encryption_key` of harnesses started with `byok: true`.
@@ -49,6 +52,7 @@ impl Default for Options {
             clock: None,
             // scripts/test.sh runs this whole suite a second time on PostgreSQL.
             postgres: std::env::var("SWITCHYARD_IT_DATABASE").is_ok_and(|v| v == "postgres"),
+            native: false,
         }
     }
 }
@@ -97,16 +101,24 @@ impl Harness {
         );
         text.push_str(options.extra_config);
         text.push('\n');
-        for slug in [
-            "openai",
-            "deepinfra",
-            "groq",
-            "together",
-            "mistral",
-            "anthropic",
-        ] {
+        let mut providers = vec![
+            ("openai", "/v1"),
+            ("deepinfra", "/v1"),
+            ("groq", "/v1"),
+            ("together", "/v1"),
+            ("mistral", "/v1"),
+            ("anthropic", "/v1"),
+        ];
+        if options.native {
+            providers.extend([
+                ("google-ai-studio", "/v1beta"),
+                ("cohere", "/v2"),
+                ("azure", "/openai"),
+            ]);
+        }
+        for (slug, path) in providers {
             text.push_str(&format!(
-                "[providers.{slug}]\nbase_url = \"http://{sim_addr}/{slug}/v1\"\napi_key = \"sim-key\"\n"
+                "[providers.{slug}]\nbase_url = \"http://{sim_addr}/{slug}{path}\"\napi_key = \"sim-key\"\n"
             ));
         }
         if options.byok {

@@ -11,4 +11,5 @@ mod errors;
 mod failover;
 mod harness;
 mod keys;
+mod native;
 mod stream;

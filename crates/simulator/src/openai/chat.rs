@@ -1,5 +1,7 @@
 //! `POST /{upstream}/v1/chat/completions`: validation, prompt token counting, the simulated
 //! answer (text, JSON for `response_format`, or tool calls), and its non-streaming and SSE forms.
+//! Azure OpenAI's chat completions are served by the same code with Azure's additions (see
+//! [`super::azure`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,9 +13,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{admit, invalid, json_body, not_json, now_unix, Invalid, OpenAi};
+use super::azure::{self, Filter};
+use super::{admit, invalid, not_json, now_unix, Invalid, OpenAi};
 use crate::control::{Behaviour, Sim};
-use crate::exchange::{pace_whole, stream_response, Event, Events};
+use crate::exchange::{self, pace_whole, stream_response, Admitted, Event, Events, Wire};
 use crate::generate::{hex, json_for_schema, request_hash, words, Rng};
 use crate::tokenizer;
 
@@ -32,22 +35,43 @@ pub async fn chat_completions(
     Path(name): Path<String>,
     request: Request,
 ) -> Response {
-    let admitted = match admit(&sim, &name, request).await {
-        Ok(admitted) => admitted,
-        Err(response) => return response,
-    };
+    match admit(&sim, &name, request).await {
+        Ok(admitted) => respond::<OpenAi>(admitted, None).await,
+        Err(response) => response,
+    }
+}
+
+/// Answers an admitted chat request: as OpenAI does, or with `azure` (the deployment's model)
+/// as Azure OpenAI does — `model` optional in the body, the deployment's model in the answer,
+/// content-filter annotations, and the content-filter triggers of [`super::azure`].
+pub(super) async fn respond<W: Wire>(admitted: Admitted, azure: Option<&str>) -> Response {
     let Some(value) = admitted.json() else {
         return not_json();
     };
-    let chat = match ChatRequest::parse(&value) {
+    let chat = match ChatRequest::parse(&value, azure.is_none()) {
         Ok(chat) => chat,
         Err(invalid) => return invalid.into_response(),
     };
-    admitted.upstream.note_model(chat.model);
+    let filter = match azure {
+        Some(_) => {
+            let filter =
+                azure::filter_for(chat.messages.iter().map(|m| content_text(m.get("content"))));
+            if let Filter::Prompt(category) = filter {
+                return azure::prompt_filtered(category);
+            }
+            filter
+        }
+        None => Filter::None,
+    };
+    let model = azure.unwrap_or(chat.model);
+    admitted.upstream.note_model(model);
 
     let hash = request_hash(&value, NON_SEMANTIC_KEYS);
     let mut rng = Rng::from_hash(&hash);
-    let answer = chat.answer(&admitted.behaviour, &mut rng);
+    let mut answer = chat.answer(&admitted.behaviour, &mut rng);
+    if filter == Filter::Output {
+        answer.filter_output();
+    }
     let prompt_tokens = chat.prompt_tokens();
     let completion_tokens = answer.completion_tokens();
     let usage = Usage {
@@ -72,11 +96,12 @@ pub async fn chat_completions(
         let stream = ChatStream::new(
             &id,
             created,
-            chat.model,
+            model,
             answer,
             chat.include_usage.then_some(usage),
+            azure.is_some(),
         );
-        return stream_response::<OpenAi>(stream, &admitted.behaviour, admitted.body_fault);
+        return stream_response::<W>(stream, &admitted.behaviour, admitted.body_fault);
     }
 
     pace_whole(&admitted.behaviour, completion_tokens).await;
@@ -103,7 +128,7 @@ pub async fn chat_completions(
         id: &id,
         object: "chat.completion",
         created,
-        model: chat.model,
+        model,
         choices: [CompletionChoice {
             index: 0,
             message: AssistantMessage {
@@ -115,13 +140,17 @@ pub async fn chat_completions(
             },
             logprobs: None,
             finish_reason,
+            content_filter_results: azure
+                .is_some()
+                .then(|| azure::choice_results(finish_reason == "content_filter")),
         }],
         usage: &usage,
-        service_tier: "default",
+        service_tier: azure.is_none().then_some("default"),
         system_fingerprint: "fp_sim",
+        prompt_filter_results: azure.is_some().then(azure::prompt_results),
     };
     match serde_json::to_vec(&completion) {
-        Ok(bytes) => json_body(bytes, admitted.body_fault),
+        Ok(bytes) => exchange::json_body::<W>(bytes, admitted.body_fault),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
@@ -221,12 +250,14 @@ fn opt_positive(obj: &Value, key: &str) -> Result<Option<u64>, Invalid> {
 }
 
 impl<'a> ChatRequest<'a> {
-    fn parse(value: &'a Value) -> Result<Self, Invalid> {
+    /// Validates `value`; `model_required` is false where the URL names the model (Azure).
+    fn parse(value: &'a Value, model_required: bool) -> Result<Self, Invalid> {
         if !value.is_object() {
             return Err(wrong_type("body", "an object", value));
         }
         let model = match value.get("model") {
             Some(Value::String(model)) => model.as_str(),
+            None | Some(Value::Null) if !model_required => "",
             None | Some(Value::Null) => {
                 return Err(invalid("you must provide a model parameter", None, None));
             }
@@ -378,8 +409,15 @@ impl<'a> ChatRequest<'a> {
 
     /// Tools to call: the named one; else those whose names the last user message mentions
     /// (in `tools` order, only the first unless parallel calls are allowed); for `required`
-    /// with no mention, the first tool.
+    /// with no mention, the first tool. With `auto`, tool results as the last message get a
+    /// text answer, as a model that has what it asked for would give.
     fn chosen_tools(&self) -> Vec<&Tool<'a>> {
+        let answered = self
+            .messages
+            .last()
+            .and_then(|m| m.get("role"))
+            .and_then(Value::as_str)
+            == Some("tool");
         let mentioned = || -> Vec<&Tool<'a>> {
             let text = self
                 .messages
@@ -401,6 +439,7 @@ impl<'a> ChatRequest<'a> {
                 .filter(|t| t.name == name)
                 .take(1)
                 .collect(),
+            ToolChoice::Auto if answered => Vec::new(),
             ToolChoice::Auto => mentioned(),
             ToolChoice::Required => {
                 let found = mentioned();
@@ -574,6 +613,18 @@ struct Call {
 }
 
 impl Answer {
+    /// Azure's output filter: a text answer stops halfway, with `finish_reason`
+    /// `content_filter` (tool calls pass unfiltered).
+    fn filter_output(&mut self) {
+        if let Answer::Text { content, finish } = self {
+            let ends = tokenizer::piece_ends(content);
+            let keep = ends.len() / 2;
+            let cut = if keep == 0 { 0 } else { ends[keep - 1] };
+            content.truncate(cut);
+            *finish = "content_filter";
+        }
+    }
+
     fn completion_tokens(&self) -> u64 {
         match self {
             Answer::Text { content, .. } => tokenizer::count(content),
@@ -593,8 +644,12 @@ struct Completion<'a> {
     model: &'a str,
     choices: [CompletionChoice<'a>; 1],
     usage: &'a Usage,
-    service_tier: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_tier: Option<&'static str>,
     system_fingerprint: &'static str,
+    /// Azure only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_filter_results: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -603,6 +658,9 @@ struct CompletionChoice<'a> {
     message: AssistantMessage<'a>,
     logprobs: Option<()>,
     finish_reason: &'a str,
+    /// Azure only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_filter_results: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -661,6 +719,8 @@ fn quote(text: &str) -> String {
 /// the answer, not its serialised chunks.
 #[derive(Debug, Clone, Copy)]
 enum Step {
+    /// Azure's opening chunk: no choices, the prompt's filter results.
+    PromptFilter,
     Role,
     Text(usize),
     CallHead(usize),
@@ -681,13 +741,27 @@ struct ChatStream {
     /// Token piece boundaries: of the content, or of each call's arguments.
     pieces: Vec<Vec<usize>>,
     usage: Option<String>,
+    /// Azure's content-filter annotations on every chunk.
+    azure: bool,
     step: Step,
 }
 
 impl ChatStream {
-    fn new(id: &str, created: u64, model: &str, answer: Answer, usage: Option<Usage>) -> Self {
+    fn new(
+        id: &str,
+        created: u64,
+        model: &str,
+        answer: Answer,
+        usage: Option<Usage>,
+        azure: bool,
+    ) -> Self {
+        let service_tier = if azure {
+            ""
+        } else {
+            r#""service_tier":"default","#
+        };
         let prefix = format!(
-            r#"{{"id":{},"object":"chat.completion.chunk","created":{created},"model":{},"service_tier":"default","system_fingerprint":"fp_sim","choices":["#,
+            r#"{{"id":{},"object":"chat.completion.chunk","created":{created},"model":{},{service_tier}"system_fingerprint":"fp_sim","choices":["#,
             quote(id),
             quote(model),
         );
@@ -710,14 +784,31 @@ impl ChatStream {
             answer,
             pieces,
             usage,
-            step: Step::Role,
+            azure,
+            step: if azure {
+                Step::PromptFilter
+            } else {
+                Step::Role
+            },
         }
     }
 
     fn chunk(&self, delta: &str, finish_reason: Option<&str>) -> Bytes {
         let finish = finish_reason.map_or_else(|| "null".to_owned(), quote);
+        let filter = if !self.azure {
+            String::new()
+        } else {
+            // Azure annotates content it has checked; the role, tool-call and finish chunks
+            // carry empty results unless the output was filtered.
+            let results = match (finish_reason, delta.starts_with(r#"{"content""#)) {
+                (Some("content_filter"), _) => azure::choice_results(true),
+                (None, true) => azure::choice_results(false),
+                _ => Value::Object(serde_json::Map::new()),
+            };
+            format!(r#""content_filter_results":{results},"#)
+        };
         Bytes::from(format!(
-            r#"data: {}{{"index":0,"delta":{delta},"logprobs":null,"finish_reason":{finish}}}{}
+            r#"data: {}{{{filter}"index":0,"delta":{delta},"logprobs":null,"finish_reason":{finish}}}{}
 
 "#,
             self.prefix, self.suffix
@@ -773,6 +864,16 @@ impl Events for ChatStream {
             })
         };
         match self.step {
+            Step::PromptFilter => {
+                self.step = Step::Role;
+                event(
+                    Bytes::from(format!(
+                        "data: {{\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\",\"prompt_filter_results\":{}}}\n\n",
+                        azure::prompt_results()
+                    )),
+                    false,
+                )
+            }
             Step::Role => match &self.answer {
                 Answer::Text { .. } => {
                     self.step = if self.pieces[0].is_empty() {

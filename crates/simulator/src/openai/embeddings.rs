@@ -1,5 +1,6 @@
 //! `POST /{upstream}/v1/embeddings`: deterministic unit vectors per input, as floats or as
-//! base64 of little-endian f32s (what OpenAI's SDKs request by default).
+//! base64 of little-endian f32s (what OpenAI's SDKs request by default). Azure OpenAI's
+//! embeddings are served by the same code (see [`super::azure`]).
 
 use std::sync::Arc;
 
@@ -9,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{admit, invalid, json_body, not_json, Invalid};
+use super::{admit, invalid, not_json, Invalid, OpenAi};
 use crate::control::Sim;
-use crate::exchange::pace_whole;
+use crate::exchange::{self, pace_whole, Admitted, Wire};
 use crate::generate::{base64_encode, bytes_hash, Rng};
 use crate::tokenizer;
 
@@ -59,15 +60,24 @@ pub async fn embeddings(
     Path(name): Path<String>,
     request: Request,
 ) -> Response {
-    let admitted = match admit(&sim, &name, request).await {
-        Ok(admitted) => admitted,
-        Err(response) => return response,
-    };
+    match admit(&sim, &name, request).await {
+        Ok(admitted) => respond::<OpenAi>(admitted, None).await,
+        Err(response) => response,
+    }
+}
+
+/// Answers an admitted embeddings request; with `deployment_model` (Azure) the body's `model`
+/// is optional and the answer names the deployment's model.
+pub(super) async fn respond<W: Wire>(
+    admitted: Admitted,
+    deployment_model: Option<&str>,
+) -> Response {
     let Some(value) = admitted.json() else {
         return not_json();
     };
-    let model = match value.get("model") {
-        Some(Value::String(model)) => model.as_str(),
+    let model = match (value.get("model"), deployment_model) {
+        (_, Some(model)) => model,
+        (Some(Value::String(model)), None) => model.as_str(),
         _ => return invalid("you must provide a model parameter", None, None).into_response(),
     };
     let inputs = match parse_input(value.get("input")) {
@@ -133,7 +143,7 @@ pub async fn embeddings(
     };
     pace_whole(&admitted.behaviour, 0).await;
     match serde_json::to_vec(&list) {
-        Ok(bytes) => json_body(bytes, admitted.body_fault),
+        Ok(bytes) => exchange::json_body::<W>(bytes, admitted.body_fault),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

@@ -1,6 +1,8 @@
 //! The OpenAI protocol: `/v1/chat/completions`, `/v1/embeddings` and `/v1/models`, with
-//! OpenAI's own error envelope, auth rule and the way each fault shows on this wire.
+//! OpenAI's own error envelope, auth rule and the way each fault shows on this wire; and Azure
+//! OpenAI's deployment routes, served by the same code with Azure's differences ([`azure`]).
 
+pub mod azure;
 mod chat;
 mod embeddings;
 
