@@ -193,6 +193,34 @@ def main():
     check("openai: stream", openai_stream)
     check("openai: tools, streamed and not", openai_tools)
     check("openai: errors", openai_errors)
+
+    def openai_embeddings():
+        texts = ["first text", "second text", "third"]
+        # No encoding_format: the SDK asks for base64 and decodes it itself.
+        raw = oa.embeddings.with_raw_response.create(model="openai/text-embedding-3-small", input=texts,
+                                                     dimensions=8)
+        r = raw.parse()
+        _assert(r.model_extra["id"] == raw.headers["x-generation-id"], r.model_extra)
+        _assert(r.model == "openai/text-embedding-3-small", r.model)
+        _assert([d.index for d in r.data] == [0, 1, 2], r.data)
+        _assert(all(len(d.embedding) == 8 and all(isinstance(x, float) for x in d.embedding) for d in r.data),
+                r.data)
+        _assert(r.usage.prompt_tokens > 0 and r.usage.total_tokens == r.usage.prompt_tokens, r.usage)
+        _assert(r.usage.model_extra["cost"] > 0, r.usage)
+        floats = oa.embeddings.create(model="openai/text-embedding-3-small", input=texts, dimensions=8,
+                                      encoding_format="float")
+        for a, b in zip(r.data, floats.data):
+            _assert(all(abs(x - y) < 1e-6 for x, y in zip(a.embedding, b.embedding)), (a, b))
+        b64 = oa.embeddings.create(model="openai/text-embedding-3-small", input="second text", dimensions=8,
+                                   encoding_format="base64")
+        _assert(isinstance(b64.data[0].embedding, str), b64.data[0])
+        try:
+            oa.embeddings.create(model="openai/gpt-4o-mini", input="x")
+            raise AssertionError("chat model accepted for embeddings")
+        except openai.BadRequestError as e:
+            _assert(e.status_code == 400 and "not an embedding model" in str(e), e)
+
+    check("openai: embeddings, base64 (SDK default) and float", openai_embeddings)
     anthropic_checks(gateway, oa, key)
     native_checks(oa)
 

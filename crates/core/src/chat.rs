@@ -55,31 +55,7 @@ impl ChatRequest {
     }
 
     pub fn from_map(body: Map<String, Value>) -> Result<ChatRequest, ApiError> {
-        let mut models = Vec::new();
-        match body.get("model") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(m)) if !m.trim().is_empty() => models.push(m.trim().to_owned()),
-            Some(_) => return Err(ApiError::invalid("`model` must be a non-empty string")),
-        }
-        match body.get("models") {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(list)) => {
-                for m in list {
-                    let Some(m) = m.as_str().filter(|m| !m.trim().is_empty()) else {
-                        return Err(ApiError::invalid("`models` must be an array of model IDs"));
-                    };
-                    if !models.iter().any(|known| known == m) {
-                        models.push(m.trim().to_owned());
-                    }
-                }
-            }
-            Some(_) => return Err(ApiError::invalid("`models` must be an array of model IDs")),
-        }
-        if models.is_empty() {
-            return Err(ApiError::invalid(
-                "`model` is required, e.g. \"model\": \"openai/gpt-4o-mini\"",
-            ));
-        }
+        let models = parse_models(&body)?;
 
         let messages = match body.get("messages") {
             Some(Value::Array(m)) if !m.is_empty() => m,
@@ -157,6 +133,36 @@ impl ChatRequest {
     pub fn str_field(&self, name: &str) -> Option<&str> {
         self.body.get(name).and_then(Value::as_str)
     }
+}
+
+/// `model` then `models` (duplicates removed): the models to try in order; at least one.
+pub(crate) fn parse_models(body: &Map<String, Value>) -> Result<Vec<String>, ApiError> {
+    let mut models = Vec::new();
+    match body.get("model") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(m)) if !m.trim().is_empty() => models.push(m.trim().to_owned()),
+        Some(_) => return Err(ApiError::invalid("`model` must be a non-empty string")),
+    }
+    match body.get("models") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) => {
+            for m in list {
+                let Some(m) = m.as_str().filter(|m| !m.trim().is_empty()) else {
+                    return Err(ApiError::invalid("`models` must be an array of model IDs"));
+                };
+                if !models.iter().any(|known| known == m) {
+                    models.push(m.trim().to_owned());
+                }
+            }
+        }
+        Some(_) => return Err(ApiError::invalid("`models` must be an array of model IDs")),
+    }
+    if models.is_empty() {
+        return Err(ApiError::invalid(
+            "`model` is required, e.g. \"model\": \"openai/gpt-4o-mini\"",
+        ));
+    }
+    Ok(models)
 }
 
 fn check_message(i: usize, message: &Value) -> Result<(), ApiError> {

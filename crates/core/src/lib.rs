@@ -4,6 +4,7 @@
 //! - [`money`]: exact money (nano-dollar amounts, pico-dollar prices).
 //! - [`catalog`]: providers, models, endpoints and prices; validation and look-ups.
 //! - [`chat`]: the client's chat request, validated.
+//! - [`embeddings`]: the embeddings request, its per-protocol upstream bodies and answers, our answer.
 //! - [`discovery`]: the `/models`, `/endpoints` and `/providers` objects and queries.
 //! - [`protocol`]: per-upstream translation of requests, responses and stream chunks.
 //! - [`pricing`]: usage times prices.
@@ -20,6 +21,7 @@
 pub mod catalog;
 pub mod chat;
 pub mod discovery;
+pub mod embeddings;
 pub mod error;
 pub mod generation;
 pub mod health;

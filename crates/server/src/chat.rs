@@ -22,12 +22,13 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Limited};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_core::catalog::Pricing;
 use switchyard_core::catalog::Protocol;
 use switchyard_core::chat::ChatRequest;
+use switchyard_core::embeddings;
 use switchyard_core::error::{ApiError, ErrorCode};
 use switchyard_core::generation::{Attempt, GenerationRecord};
 use switchyard_core::money::Money;
@@ -41,51 +42,51 @@ use tokio::sync::{mpsc, oneshot};
 
 /// One endpoint to try, with everything needed to call and bill it (owned: it outlives the handler).
 #[derive(Debug, Clone)]
-struct Target {
-    model_id: String,
-    permaslug: String,
-    provider_name: String,
-    tag: String,
-    upstream_model: String,
-    pricing: Pricing,
-    max_completion_tokens: Option<u64>,
-    context_length: u64,
-    url: String,
-    api_key: Option<String>,
+pub(crate) struct Target {
+    pub(crate) model_id: String,
+    pub(crate) permaslug: String,
+    pub(crate) provider_name: String,
+    pub(crate) tag: String,
+    pub(crate) upstream_model: String,
+    pub(crate) pricing: Pricing,
+    pub(crate) max_completion_tokens: Option<u64>,
+    pub(crate) context_length: u64,
+    pub(crate) url: String,
+    pub(crate) api_key: Option<String>,
     /// Served with the account's own credential for this provider.
-    is_byok: bool,
+    pub(crate) is_byok: bool,
     /// The endpoint's entry in the health book.
-    health_key: String,
+    pub(crate) health_key: String,
     /// The wire format the provider speaks.
-    protocol: Protocol,
+    pub(crate) protocol: Protocol,
 }
 
 /// The routing decision as dispatch uses it.
 #[derive(Debug)]
-struct Routed {
-    targets: Vec<Target>,
-    strategy: Strategy,
+pub(crate) struct Routed {
+    pub(crate) targets: Vec<Target>,
+    pub(crate) strategy: Strategy,
     /// Endpoints of the requested models at enabled providers, before filters.
-    considered: usize,
+    pub(crate) considered: usize,
 }
 
 /// Per-request facts that end up in the generation record.
 #[derive(Debug, Clone)]
-struct RequestCtx {
-    generation_id: String,
-    principal: Principal,
-    started: Instant,
-    created_at_ms: i64,
-    http_referer: Option<String>,
-    app_title: Option<String>,
-    user_agent: Option<String>,
-    external_user: Option<String>,
-    session_id: Option<String>,
-    streamed: bool,
+pub(crate) struct RequestCtx {
+    pub(crate) generation_id: String,
+    pub(crate) principal: Principal,
+    pub(crate) started: Instant,
+    pub(crate) created_at_ms: i64,
+    pub(crate) http_referer: Option<String>,
+    pub(crate) app_title: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) external_user: Option<String>,
+    pub(crate) session_id: Option<String>,
+    pub(crate) streamed: bool,
     /// `X-OpenRouter-Metadata: enabled`: explain the routing decision in the response.
-    want_metadata: bool,
+    pub(crate) want_metadata: bool,
     /// The client's `anthropic-beta` (or `x-anthropic-beta`) features, for Anthropic upstreams.
-    anthropic_beta: Option<String>,
+    pub(crate) anthropic_beta: Option<String>,
 }
 
 pub async fn chat_completions(
@@ -155,10 +156,57 @@ pub async fn dispatch(
         Ingress::Messages => Bytes::from(switchyard_core::messages::to_chat_request(&bytes)?),
     };
     let request = ChatRequest::parse(&bytes)?;
-    check_allowed(&state, &principal, &request)?;
+    check_allowed(&state, &principal, request.models())?;
     let key = &principal.key;
-    let routed = route(&state, &request, &key.account_id, now_ms).await?;
+    let query = RouteQuery {
+        models: request.models(),
+        body: request.body(),
+        prompt_tokens: request.prompt_estimate(),
+        api: Api::Chat {
+            stream: request.stream(),
+        },
+    };
+    let routed = route(&state, &query, &key.account_id, now_ms).await?;
+    let reservation = reserve(&state, key, &routed, now_ms, |t| {
+        pricing::worst_case(
+            &t.pricing,
+            request.prompt_estimate(),
+            reserved_output(&request, t),
+        )
+    })
+    .await?;
+    let mut ctx = RequestCtx::new(&state, principal, &headers, started, now_ms);
+    ctx.external_user = request.str_field("user").map(str::to_owned);
+    if let Some(session) = request.str_field("session_id") {
+        ctx.session_id = Some(session.to_owned());
+    }
+    ctx.streamed = request.stream();
+    let generation_id = ctx.generation_id.clone();
+    let result = if request.stream() {
+        start_stream(state, ctx, request, routed, reservation).await
+    } else {
+        // The generation runs to completion in its own task even if the client goes away: the
+        // upstream bills it regardless, so it is recorded and charged like any other.
+        let task = tokio::spawn(complete(state, ctx, request, routed, reservation));
+        task.await
+            .unwrap_or_else(|_| Err(ApiError::new(ErrorCode::Internal, "Request task failed")))
+    };
+    // Failed generations have a record too; the id lets the client look it up.
+    result.map_err(|err| Rejected {
+        err,
+        generation_id: Some(generation_id),
+    })
+}
 
+/// Holds the worst case over the candidates (`worst` of each, at its prices) against the account
+/// and the key's limit, and counts the request against the rate limits.
+pub(crate) async fn reserve(
+    state: &AppState,
+    key: &switchyard_store::KeyRow,
+    routed: &Routed,
+    now_ms: i64,
+    worst: impl Fn(&Target) -> Money,
+) -> Result<Reservation, ApiError> {
     // The worst case over the candidates, as the account pays it (a BYOK fee, or the full price)
     // and as it counts against the key's limit (plus the BYOK usage when the limit includes it).
     let mut amounts = Amounts {
@@ -166,11 +214,7 @@ pub async fn dispatch(
         key: Money::ZERO,
     };
     for t in &routed.targets {
-        let worst = pricing::worst_case(
-            &t.pricing,
-            request.prompt_estimate(),
-            reserved_output(&request, t),
-        );
+        let worst = worst(t);
         let charged = if t.is_byok {
             state.byok.fee(worst, false)
         } else {
@@ -204,58 +248,52 @@ pub async fn dispatch(
             now_ms,
         )
         .await?;
+    Ok(reservation)
+}
 
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let ctx = RequestCtx {
-        generation_id: state.new_generation_id(now_ms),
-        principal,
-        started,
-        created_at_ms: now_ms,
-        http_referer: header("http-referer").or_else(|| header("referer")),
-        app_title: header("x-openrouter-title").or_else(|| header("x-title")),
-        user_agent: header("user-agent"),
-        external_user: request.str_field("user").map(str::to_owned),
-        session_id: request
-            .str_field("session_id")
-            .map(str::to_owned)
-            .or_else(|| header("x-session-id")),
-        streamed: request.stream(),
-        want_metadata: header("x-openrouter-metadata")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("enabled")),
-        anthropic_beta: header("x-anthropic-beta").or_else(|| header("anthropic-beta")),
-    };
-    let generation_id = ctx.generation_id.clone();
-    let result = if request.stream() {
-        start_stream(state, ctx, request, routed, reservation).await
-    } else {
-        // The generation runs to completion in its own task even if the client goes away: the
-        // upstream bills it regardless, so it is recorded and charged like any other.
-        let task = tokio::spawn(complete(state, ctx, request, routed, reservation));
-        task.await
-            .unwrap_or_else(|_| Err(ApiError::new(ErrorCode::Internal, "Request task failed")))
-    };
-    // Failed generations have a record too; the id lets the client look it up.
-    result.map_err(|err| Rejected {
-        err,
-        generation_id: Some(generation_id),
-    })
+impl RequestCtx {
+    /// The request's facts from its headers; body-derived fields are the caller's to fill in.
+    pub(crate) fn new(
+        state: &AppState,
+        principal: Principal,
+        headers: &HeaderMap,
+        started: Instant,
+        now_ms: i64,
+    ) -> RequestCtx {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        RequestCtx {
+            generation_id: state.new_generation_id(now_ms),
+            principal,
+            started,
+            created_at_ms: now_ms,
+            http_referer: header("http-referer").or_else(|| header("referer")),
+            app_title: header("x-openrouter-title").or_else(|| header("x-title")),
+            user_agent: header("user-agent"),
+            external_user: None,
+            session_id: header("x-session-id"),
+            streamed: false,
+            want_metadata: header("x-openrouter-metadata")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("enabled")),
+            anthropic_beta: header("x-anthropic-beta").or_else(|| header("anthropic-beta")),
+        }
+    }
 }
 
 /// Refuses models outside the key's allow-list (compared as requested and as resolved).
-fn check_allowed(
+pub(crate) fn check_allowed(
     state: &AppState,
     principal: &Principal,
-    request: &ChatRequest,
+    models: &[String],
 ) -> Result<(), ApiError> {
     let Some(allowed) = &principal.key.allowed_models else {
         return Ok(());
     };
-    for requested in request.models() {
+    for requested in models {
         let resolved = routing::resolve_model(&state.catalog, requested).map(|m| m.id.as_str());
         if !allowed
             .iter()
@@ -275,7 +313,7 @@ fn check_allowed(
 
 impl AppState {
     /// What the account pays for a generation of `target` costing `cost` at its prices.
-    async fn charge(&self, target: &Target, account_id: &str, cost: Cost) -> Charge {
+    pub(crate) async fn charge(&self, target: &Target, account_id: &str, cost: Cost) -> Charge {
         if !target.is_byok {
             return Charge::platform(cost);
         }
@@ -288,7 +326,13 @@ impl AppState {
     }
 
     /// Settles a reservation with the real charge and counts the tokens for rate limits.
-    fn settle(&self, reservation: Reservation, ctx: &RequestCtx, usage: &Usage, charge: &Charge) {
+    pub(crate) fn settle(
+        &self,
+        reservation: Reservation,
+        ctx: &RequestCtx,
+        usage: &Usage,
+        charge: &Charge,
+    ) {
         let now = self.now_ms();
         reservation.settle(charge.charged, charge.byok_usage(), now);
         let key = &ctx.principal.key;
@@ -298,7 +342,7 @@ impl AppState {
 }
 
 /// The client's body, refusing more than `limit` bytes with 413.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
@@ -311,13 +355,13 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
 
 /// The endpoints to try, in order. Where the account has its own credential for a provider, that
 /// endpoint is tried with it first (BYOK), then with the platform's key.
-async fn route(
+pub(crate) async fn route(
     state: &AppState,
-    request: &ChatRequest,
+    query: &RouteQuery<'_>,
     account_id: &str,
     now_ms: i64,
 ) -> Result<Routed, ApiError> {
-    let body = request.body();
+    let body = query.body;
     let prefs = ProviderPrefs::parse_with_defaults(
         body.get("provider"),
         body.get("route"),
@@ -328,11 +372,11 @@ async fn route(
     let plan = {
         let observed = state.health.at(now_ms);
         let route = RouteRequest {
-            models: request.models(),
+            models: query.models,
             prefs: &prefs,
             params: &params,
             seed: rand::random(),
-            prompt_tokens: request.prompt_estimate(),
+            prompt_tokens: query.prompt_tokens,
             observed: &observed,
             now_ms,
         };
@@ -358,7 +402,7 @@ async fn route(
                 c.provider.protocol,
                 upstream,
                 &c.endpoint.upstream_model,
-                request.stream(),
+                query.api,
             ),
             protocol: c.provider.protocol,
             api_key: upstream.api_key.as_ref().map(|k| k.expose().to_owned()),
@@ -387,14 +431,48 @@ async fn route(
     })
 }
 
-/// Where a protocol's chat endpoint lives under the provider's base URL.
+/// What a request asks of the endpoints it is routed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Api {
+    Chat { stream: bool },
+    Embeddings,
+}
+
+/// What routing needs to know about a request, whichever endpoint it came to.
+pub(crate) struct RouteQuery<'a> {
+    /// Models in the order to try.
+    pub(crate) models: &'a [String],
+    /// The client's body: `provider`/`route` preferences, and its keys as parameters.
+    pub(crate) body: &'a Map<String, Value>,
+    /// Estimated prompt tokens: endpoints with a smaller context are left out.
+    pub(crate) prompt_tokens: u64,
+    pub(crate) api: Api,
+}
+
+/// Where a protocol's endpoint for `api` lives under the provider's base URL.
 fn endpoint_url(
     protocol: Protocol,
     upstream: &crate::config::UpstreamConfig,
     upstream_model: &str,
-    stream: bool,
+    api: Api,
 ) -> String {
     let base = &upstream.base_url;
+    let api_version = || {
+        upstream
+            .api_version
+            .as_deref()
+            .unwrap_or(crate::config::AZURE_API_VERSION)
+    };
+    let stream = match api {
+        Api::Chat { stream } => stream,
+        Api::Embeddings => {
+            let path = embeddings::path(protocol, upstream_model);
+            return match protocol {
+                Protocol::Azure => format!("{base}{path}?api-version={}", api_version()),
+                _ => format!("{base}{path}"),
+            };
+        }
+    };
     match protocol {
         Protocol::Anthropic => format!("{base}{}", anthropic::MESSAGES_PATH),
         Protocol::Gemini => format!("{base}{}", gemini::path(upstream_model, stream)),
@@ -403,10 +481,7 @@ fn endpoint_url(
         Protocol::Azure => format!(
             "{base}/deployments/{upstream_model}{}?api-version={}",
             openai::CHAT_PATH,
-            upstream
-                .api_version
-                .as_deref()
-                .unwrap_or(crate::config::AZURE_API_VERSION)
+            api_version()
         ),
         _ => format!("{base}{}", openai::CHAT_PATH),
     }
@@ -444,8 +519,8 @@ fn reserved_output(request: &ChatRequest, target: &Target) -> u64 {
 }
 
 /// Why one attempt failed.
-struct Failure {
-    err: ApiError,
+pub(crate) struct Failure {
+    pub(crate) err: ApiError,
     kind: FailureKind,
 }
 
@@ -463,7 +538,7 @@ enum FailureKind {
 }
 
 impl Failure {
-    fn provider(err: ApiError) -> Failure {
+    pub(crate) fn provider(err: ApiError) -> Failure {
         Failure {
             err,
             kind: FailureKind::Provider,
@@ -472,17 +547,17 @@ impl Failure {
 }
 
 /// The attempts of one request: which endpoints may still be tried, and what happened so far.
-struct Dispatch<'s> {
+pub(crate) struct Dispatch<'s> {
     state: &'s AppState,
-    attempts: Vec<Attempt>,
+    pub(crate) attempts: Vec<Attempt>,
     last_err: Option<ApiError>,
     /// After a context-length rejection, only endpoints with more context than this are tried.
     min_context: Option<u64>,
-    stopped: bool,
+    pub(crate) stopped: bool,
 }
 
 impl<'s> Dispatch<'s> {
-    fn new(state: &'s AppState) -> Dispatch<'s> {
+    pub(crate) fn new(state: &'s AppState) -> Dispatch<'s> {
         Dispatch {
             state,
             attempts: Vec::new(),
@@ -493,7 +568,7 @@ impl<'s> Dispatch<'s> {
     }
 
     /// Whether `target` may be tried now (this grants a half-open endpoint's single probe).
-    fn begin(&self, target: &Target) -> bool {
+    pub(crate) fn begin(&self, target: &Target) -> bool {
         if self.min_context.is_some_and(|c| target.context_length <= c) {
             return false;
         }
@@ -503,7 +578,7 @@ impl<'s> Dispatch<'s> {
     }
 
     /// Records a failed attempt; afterwards `stopped` says whether to give up.
-    fn failed(&mut self, target: &Target, failure: Failure) {
+    pub(crate) fn failed(&mut self, target: &Target, failure: Failure) {
         let now = self.state.now_ms();
         match failure.kind {
             FailureKind::Provider => {
@@ -529,7 +604,13 @@ impl<'s> Dispatch<'s> {
     }
 
     /// A successful generation: its speed goes into the endpoint's statistics.
-    fn succeeded(&self, target: &Target, ttft: Duration, output_tokens: u64, generating: Duration) {
+    pub(crate) fn succeeded(
+        &self,
+        target: &Target,
+        ttft: Duration,
+        output_tokens: u64,
+        generating: Duration,
+    ) {
         let tokens_per_s = (output_tokens > 0 && generating > Duration::from_millis(1))
             .then(|| output_tokens as f64 / generating.as_secs_f64());
         self.state.health.success(
@@ -541,7 +622,7 @@ impl<'s> Dispatch<'s> {
     }
 
     /// The error for the client once nothing is left to try.
-    fn error(&mut self) -> ApiError {
+    pub(crate) fn error(&mut self) -> ApiError {
         self.last_err.take().unwrap_or_else(|| {
             let mut err = ApiError::new(
                 ErrorCode::UpstreamOverloaded,
@@ -553,7 +634,7 @@ impl<'s> Dispatch<'s> {
     }
 
     /// Marks the last attempt as failed after its 2xx headers (an unreadable or broken body).
-    fn broken_body(&mut self) {
+    pub(crate) fn broken_body(&mut self) {
         if let Some(a) = self.attempts.last_mut() {
             a.status = Some(502);
         }
@@ -567,23 +648,14 @@ fn upstream_request(
     target: &Target,
     request: &ChatRequest,
 ) -> Result<reqwest::RequestBuilder, ApiError> {
-    let builder = state
-        .client
-        .post(&target.url)
-        .header(header::CONTENT_TYPE, "application/json");
+    let builder = post_json(state, target);
+    let max = || max_output(request, target);
     Ok(match target.protocol {
         Protocol::Anthropic => {
-            let body = anthropic::request_body(
-                request,
-                &target.upstream_model,
-                max_output(request, target),
-            )?;
+            let body = anthropic::request_body(request, &target.upstream_model, max())?;
             let mut builder = builder
                 .header("anthropic-version", anthropic::ANTHROPIC_VERSION)
                 .body(body);
-            if let Some(key) = &target.api_key {
-                builder = builder.header("x-api-key", key);
-            }
             let mut betas: Vec<String> = ctx.anthropic_beta.iter().cloned().collect();
             betas.extend(
                 anthropic::beta_headers(request)
@@ -595,39 +667,40 @@ fn upstream_request(
             }
             builder
         }
-        Protocol::Gemini => {
-            let body =
-                gemini::request_body(request, &target.upstream_model, max_output(request, target))?;
-            let mut builder = builder.body(body);
-            if let Some(key) = &target.api_key {
-                builder = builder.header("x-goog-api-key", key);
-            }
-            builder
-        }
-        Protocol::Cohere => {
-            let body =
-                cohere::request_body(request, &target.upstream_model, max_output(request, target))?;
-            let mut builder = builder.body(body);
-            if let Some(key) = &target.api_key {
-                builder = builder.bearer_auth(key);
-            }
-            builder
-        }
-        Protocol::Azure => {
-            let mut builder = builder.body(openai::request_body(request, &target.upstream_model));
-            if let Some(key) = &target.api_key {
-                builder = builder.header("api-key", key);
-            }
-            builder
-        }
-        _ => {
-            let mut builder = builder.body(openai::request_body(request, &target.upstream_model));
-            if let Some(key) = &target.api_key {
-                builder = builder.bearer_auth(key);
-            }
-            builder
-        }
+        Protocol::Gemini => builder.body(gemini::request_body(
+            request,
+            &target.upstream_model,
+            max(),
+        )?),
+        Protocol::Cohere => builder.body(cohere::request_body(
+            request,
+            &target.upstream_model,
+            max(),
+        )?),
+        _ => builder.body(openai::request_body(request, &target.upstream_model)),
     })
+}
+
+/// A POST of JSON to `target`'s URL, with its credential as its protocol expects it.
+pub(crate) fn post_json(state: &AppState, target: &Target) -> reqwest::RequestBuilder {
+    let builder = state
+        .client
+        .post(&target.url)
+        .header(header::CONTENT_TYPE, "application/json");
+    authorize(builder, target)
+}
+
+/// Adds `target`'s credential in its protocol's header.
+fn authorize(builder: reqwest::RequestBuilder, target: &Target) -> reqwest::RequestBuilder {
+    let Some(key) = &target.api_key else {
+        return builder;
+    };
+    match target.protocol {
+        Protocol::Anthropic => builder.header("x-api-key", key),
+        Protocol::Gemini => builder.header("x-goog-api-key", key),
+        Protocol::Azure => builder.header("api-key", key),
+        _ => builder.bearer_auth(key),
+    }
 }
 
 /// The client's error for an upstream's non-2xx answer, in that upstream's dialect.
@@ -646,7 +719,7 @@ fn upstream_error(target: &Target, status: u16, body: &[u8], retry_after: Option
     }
 }
 
-/// Sends the request to one target and returns the response if its status is a success.
+/// Sends the chat request to one target and returns the response if its status is a success.
 async fn send(
     state: &AppState,
     ctx: &RequestCtx,
@@ -654,8 +727,26 @@ async fn send(
     request: &ChatRequest,
     attempts: &mut Vec<Attempt>,
 ) -> Result<reqwest::Response, Failure> {
+    let built = upstream_request(state, ctx, target, request).map(|builder| {
+        if request.stream() {
+            builder.header(header::ACCEPT, "text/event-stream")
+        } else {
+            builder
+        }
+    });
+    send_request(state, target, built, attempts).await
+}
+
+/// Sends a built request (or fails the attempt with the error of building it) and returns the
+/// response if its status is a success; every attempt is appended to `attempts`.
+pub(crate) async fn send_request(
+    state: &AppState,
+    target: &Target,
+    built: Result<reqwest::RequestBuilder, ApiError>,
+    attempts: &mut Vec<Attempt>,
+) -> Result<reqwest::Response, Failure> {
     let started = Instant::now();
-    let mut builder = match upstream_request(state, ctx, target, request) {
+    let builder = match built {
         Ok(builder) => builder,
         Err(err) => {
             return Err(Failure {
@@ -664,9 +755,6 @@ async fn send(
             })
         }
     };
-    if request.stream() {
-        builder = builder.header(header::ACCEPT, "text/event-stream");
-    }
     let mut attempt = Attempt {
         provider_name: target.provider_name.clone(),
         endpoint_tag: target.tag.clone(),
@@ -741,10 +829,35 @@ async fn send(
     Err(failure)
 }
 
-fn provider_failure(code: ErrorCode, message: &'static str, target: &Target) -> ApiError {
+pub(crate) fn provider_failure(
+    code: ErrorCode,
+    message: &'static str,
+    target: &Target,
+) -> ApiError {
     ApiError::new(code, message)
         .with_metadata("provider_name", json!(target.provider_name))
         .with_metadata("error_type", json!(code.error_type()))
+}
+
+/// A 2xx upstream body, read whole within the idle timeout.
+pub(crate) async fn whole_body(
+    state: &AppState,
+    target: &Target,
+    response: reqwest::Response,
+) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(state.limits.idle_timeout, response.bytes()).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(provider_failure(
+            ErrorCode::UpstreamError,
+            "The provider closed the connection mid-response",
+            target,
+        )),
+        Err(_) => Err(provider_failure(
+            ErrorCode::UpstreamTimeout,
+            "Provider timed out",
+            target,
+        )),
+    }
 }
 
 /// Non-streaming: try targets until one returns a readable response, then bill and answer.
@@ -772,25 +885,14 @@ async fn complete(
             }
         };
         let first_byte = Instant::now();
-        let read = tokio::time::timeout(state.limits.idle_timeout, response.bytes()).await;
-        let parsed = match read {
-            Ok(Ok(bytes)) => match target.protocol {
+        let parsed = whole_body(&state, target, response)
+            .await
+            .and_then(|bytes| match target.protocol {
                 Protocol::Anthropic => anthropic::parse_response(&bytes, &request),
                 Protocol::Gemini => gemini::parse_response(&bytes, &request),
                 Protocol::Cohere => cohere::parse_response(&bytes, &request),
                 _ => openai::parse_response(&bytes),
-            },
-            Ok(Err(_)) => Err(provider_failure(
-                ErrorCode::UpstreamError,
-                "The provider closed the connection mid-response",
-                target,
-            )),
-            Err(_) => Err(provider_failure(
-                ErrorCode::UpstreamTimeout,
-                "Provider timed out",
-                target,
-            )),
-        };
+            });
         let (mut body, outcome) = match parsed {
             Ok(ok) => ok,
             Err(err) => {
@@ -1380,7 +1482,7 @@ fn estimated_usage(request: &ChatRequest, generated_bytes: usize) -> Usage {
     }
 }
 
-fn insert_generation_id(headers: &mut HeaderMap, id: &str) {
+pub(crate) fn insert_generation_id(headers: &mut HeaderMap, id: &str) {
     if let Ok(value) = HeaderValue::from_str(id) {
         headers.insert("x-generation-id", value);
     }
@@ -1388,7 +1490,7 @@ fn insert_generation_id(headers: &mut HeaderMap, id: &str) {
 
 impl RequestCtx {
     #[allow(clippy::too_many_arguments)]
-    fn record(
+    pub(crate) fn record(
         &self,
         target: Option<&Target>,
         outcome: &Outcome,
@@ -1427,7 +1529,7 @@ impl RequestCtx {
         }
     }
 
-    fn failed(
+    pub(crate) fn failed(
         &self,
         target: Option<&Target>,
         attempts: Vec<Attempt>,

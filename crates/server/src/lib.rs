@@ -7,6 +7,7 @@
 //! - [`keys`]: the key-management API and the key object.
 //! - [`recorder`]: batched, off-path writing of generation records.
 //! - [`chat`]: the chat-completions dispatch loop and stream relay.
+//! - [`embeddings`]: `/embeddings` over the chat pipeline's routing, accounting and failover.
 //! - [`messages`]: Anthropic's `/messages` as an ingress, adapted onto the chat pipeline.
 //! - [`health`]: live per-endpoint uptime, latency and throughput; outage detection and breakers.
 //! - [`admin`]: `/key`, `/credits`, `/generation`.
@@ -24,6 +25,7 @@ pub mod byok;
 pub mod chat;
 pub mod config;
 pub mod discovery;
+pub mod embeddings;
 pub mod error;
 pub mod health;
 pub mod keys;
@@ -248,6 +250,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(discovery::endpoints),
         )
         .route("/endpoints/zdr", get(discovery::zdr))
+        .route("/embeddings", post(embeddings::create))
         .route("/embeddings/models", get(discovery::embedding_models))
         .route("/providers", get(discovery::providers));
     Router::new()

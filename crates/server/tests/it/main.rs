@@ -7,6 +7,7 @@ mod byok;
 mod chat;
 mod concurrency;
 mod discovery;
+mod embeddings;
 mod errors;
 mod failover;
 mod harness;
