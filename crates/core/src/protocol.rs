@@ -158,6 +158,19 @@ impl ChunkStamp {
         data_frame(&serde_json::to_vec(&Value::Object(chunk)).unwrap_or_default())
     }
 
+    /// A chunk of one choice carrying `delta`, finishing with `finish` (normalised, native) when
+    /// given; the shape every translator streams content in.
+    pub(crate) fn choice_frame(&self, delta: Value, finish: Option<(&str, &str)>) -> Vec<u8> {
+        let (normalised, native) = finish.unzip();
+        let mut chunk = Map::new();
+        chunk.insert(
+            "choices".into(),
+            json!([{"index": 0, "delta": delta, "finish_reason": normalised,
+                "native_finish_reason": native}]),
+        );
+        self.frame(chunk)
+    }
+
     /// The last chunk before `[DONE]`: no choices, the usage with its cost, and the routing
     /// metadata when the client asked for it.
     pub(crate) fn usage_frame(

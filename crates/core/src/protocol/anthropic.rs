@@ -816,13 +816,10 @@ impl StreamTranslator {
                 };
                 self.outcome.native_finish_reason = Some(native.to_owned());
                 self.outcome.finish_reason = Some(finish_reason(native).to_owned());
-                let mut chunk = Map::new();
-                chunk.insert(
-                    "choices".into(),
-                    json!([{"index": 0, "delta": {}, "finish_reason": finish_reason(native),
-                        "native_finish_reason": native}]),
-                );
-                Ok(StreamStep::Frame(self.stamp.frame(chunk)))
+                Ok(StreamStep::Frame(self.stamp.choice_frame(
+                    json!({}),
+                    Some((finish_reason(native), native)),
+                )))
             }
             "message_stop" => Ok(StreamStep::Done),
             "error" => Err(upstream_error(
@@ -997,12 +994,7 @@ impl StreamTranslator {
     /// A chunk with one choice carrying `delta`; `content` marks generated content.
     fn delta(&mut self, delta: Value, content: bool) -> StreamStep {
         self.content_sent |= content;
-        let mut chunk = Map::new();
-        chunk.insert(
-            "choices".into(),
-            json!([{"index": 0, "delta": delta, "finish_reason": null, "native_finish_reason": null}]),
-        );
-        StreamStep::Frame(self.stamp.frame(chunk))
+        StreamStep::Frame(self.stamp.choice_frame(delta, None))
     }
 
     /// Whether any generated content has been forwarded (after which failover is impossible).

@@ -746,13 +746,10 @@ impl StreamTranslator {
                 None,
             ));
         }
-        let mut chunk = Map::new();
-        chunk.insert(
-            "choices".into(),
-            json!([{"index": 0, "delta": {}, "finish_reason": finish_reason(native),
-                "native_finish_reason": native}]),
-        );
-        Ok(StreamStep::Frame(self.stamp.frame(chunk)))
+        Ok(StreamStep::Frame(self.stamp.choice_frame(
+            json!({}),
+            Some((finish_reason(native), native)),
+        )))
     }
 
     /// Our index of Cohere's tool call `index`.
@@ -835,12 +832,7 @@ impl StreamTranslator {
     /// A chunk with one choice carrying `delta`; `content` marks generated content.
     fn delta(&mut self, delta: Value, content: bool) -> StreamStep {
         self.content_sent |= content;
-        let mut chunk = Map::new();
-        chunk.insert(
-            "choices".into(),
-            json!([{"index": 0, "delta": delta, "finish_reason": null, "native_finish_reason": null}]),
-        );
-        StreamStep::Frame(self.stamp.frame(chunk))
+        StreamStep::Frame(self.stamp.choice_frame(delta, None))
     }
 
     /// Whether any generated content has been forwarded (after which failover is impossible).

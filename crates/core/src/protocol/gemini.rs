@@ -934,14 +934,9 @@ impl StreamTranslator {
             self.outcome.native_finish_reason = Some(native.to_owned());
         }
         self.content_sent |= content;
-        let (normalised, native) = finish.unzip();
-        let mut frame = Map::new();
-        frame.insert(
-            "choices".into(),
-            json!([{"index": 0, "delta": delta, "finish_reason": normalised,
-                "native_finish_reason": native}]),
-        );
-        Ok(StreamStep::Frame(self.stamp.frame(frame)))
+        Ok(StreamStep::Frame(
+            self.stamp.choice_frame(Value::Object(delta), finish),
+        ))
     }
 
     /// Whether any generated content has been forwarded (after which failover is impossible).
