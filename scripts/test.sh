@@ -30,6 +30,18 @@ cargo test --workspace
 SWITCHYARD_IT_DATABASE=postgres cargo test -p switchyard-server --test it
 cargo build -p switchyard
 
+# Fuzz the stream decoders (SSE, AWS event stream) for a bounded time each: no input may panic,
+# how bytes are split may not change the result, accepted event-stream messages re-encode
+# exactly. cargo-fuzz on the stable toolchain, without a sanitizer (that needs nightly).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --version 0.13.2 --locked
+fi
+for target in sse eventstream; do
+  mkdir -p "fuzz/corpus/$target"
+  (cd fuzz && cargo fuzz run --sanitizer none "$target" "corpus/$target" "seeds/$target" -- \
+    -max_total_time="${SWITCHYARD_FUZZ_SECONDS:-30}" -print_final_stats=1 2>&1 | tail -n 12)
+done
+
 venv=target/sdk-venv
 if [ ! -x "$venv/bin/python" ] || ! cmp -s tests/sdk/requirements.txt "$venv/requirements.txt"; then
   rm -rf "$venv"

@@ -124,8 +124,9 @@ def main():
     print("simulator gemini check: " + (gemini_check.stdout.strip().splitlines() or ["printed nothing"])[-1])
     check("simulator passes the google-genai SDK check",
           lambda: _assert(gemini_check.returncode == 0, gemini_check.stdout + gemini_check.stderr))
-    # ... and Cohere's SDK on its v2 API, and the openai SDK's AzureOpenAI client on Azure's routes.
-    for script, what in (("check_cohere.py", "cohere"), ("check_azure.py", "AzureOpenAI")):
+    # ... and Cohere's SDK on its v2 API, the openai SDK's AzureOpenAI client on Azure's routes, and
+    # boto3's bedrock-runtime client on Bedrock's.
+    for script, what in (("check_cohere.py", "cohere"), ("check_azure.py", "AzureOpenAI"), ("check_bedrock.py", "boto3")):
         run = subprocess.run(
             [sys.executable, os.path.join(HERE, "..", "..", "crates", "simulator", "tests", "sdk", script), sim],
             capture_output=True, text=True,

@@ -1,6 +1,8 @@
 //! `POST /embeddings`: the client's request, validated; the upstream request and response of each
 //! protocol that serves embeddings (OpenAI-compatible and Azure, Gemini's `batchEmbedContents`,
-//! Cohere's v2 `embed`); and the answer in OpenRouter's shape.
+//! Cohere's v2 `embed`, Vertex AI's `:predict` for Google's text embedding models, and Bedrock's
+//! `InvokeModel` for Amazon Titan Text Embeddings and Cohere Embed); and the answer in
+//! OpenRouter's shape.
 //!
 //! Upstreams are always asked for floats; the client's `encoding_format` is applied when the
 //! answer is rendered, so every protocol can answer either format. Pure functions over bytes and
@@ -9,7 +11,7 @@
 use crate::catalog::Protocol;
 use crate::error::ApiError;
 use crate::pricing::Usage;
-use crate::protocol::{cohere, gemini, openai};
+use crate::protocol::{bedrock, cohere, gemini, openai};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -176,7 +178,9 @@ fn parse_input(input: Option<&Value>) -> Result<Vec<Input>, ApiError> {
 }
 
 /// Where a protocol's embeddings endpoint lives under the provider's base URL (Azure's without
-/// its `?api-version=`, which the server adds).
+/// its `?api-version=`, which the server adds; Vertex AI's under
+/// `.../projects/{project}/locations/{location}`, which the server prepends; Bedrock's under the
+/// regional runtime URL, with the model id percent-encoded).
 pub fn path(protocol: Protocol, upstream_model: &str) -> String {
     match protocol {
         Protocol::Gemini => {
@@ -185,6 +189,16 @@ pub fn path(protocol: Protocol, upstream_model: &str) -> String {
                 .unwrap_or(upstream_model);
             format!("/models/{model}:batchEmbedContents")
         }
+        Protocol::Vertex => {
+            let model = upstream_model
+                .rsplit_once("models/")
+                .map_or(upstream_model, |(_, m)| m);
+            format!("/publishers/google/models/{model}:predict")
+        }
+        Protocol::Bedrock => format!(
+            "/model/{}/invoke",
+            bedrock::encode_path_segment(upstream_model)
+        ),
         Protocol::Cohere => "/embed".to_owned(),
         Protocol::Azure => format!("/deployments/{upstream_model}/embeddings"),
         _ => "/embeddings".to_owned(),
@@ -234,6 +248,28 @@ pub fn request_body(
                 .collect::<Vec<_>>();
             json!({"requests": requests})
         }
+        Protocol::Vertex => {
+            let task = req.str_field("input_type").and_then(gemini_task_type);
+            let instances = texts(req, "Google Vertex AI")?
+                .into_iter()
+                .map(|text| {
+                    let mut one = Map::new();
+                    one.insert("content".into(), json!(text));
+                    if let Some(task) = task {
+                        one.insert("task_type".into(), json!(task));
+                    }
+                    Value::Object(one)
+                })
+                .collect::<Vec<_>>();
+            // An input over the model's limit is an error, as on OpenAI, not silently cut.
+            let mut parameters = Map::new();
+            parameters.insert("autoTruncate".into(), json!(false));
+            if let Some(d) = req.dimensions {
+                parameters.insert("outputDimensionality".into(), json!(d));
+            }
+            json!({"instances": instances, "parameters": parameters})
+        }
+        Protocol::Bedrock => bedrock_body(req, upstream_model)?,
         Protocol::Cohere => {
             let input_type = req
                 .str_field("input_type")
@@ -256,6 +292,60 @@ pub fn request_body(
         }
     };
     Ok(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// The `InvokeModel` body of Bedrock's embedding models: Amazon Titan Text Embeddings (one input
+/// per request: a batch is refused rather than fanned out) and Cohere Embed.
+fn bedrock_body(req: &EmbeddingsRequest, upstream_model: &str) -> Result<Value, ApiError> {
+    let model = upstream_model.to_ascii_lowercase();
+    let texts = texts(req, "Amazon Bedrock")?;
+    if model.contains("amazon.titan-embed") {
+        let [text] = texts.as_slice() else {
+            return Err(ApiError::invalid(
+                "Amazon Titan Embeddings takes one input per request: send `input` as a single string",
+            ));
+        };
+        let mut body = Map::new();
+        body.insert("inputText".into(), json!(text));
+        if model.contains("titan-embed-text-v2") {
+            if let Some(d) = req.dimensions {
+                if ![256, 512, 1024].contains(&d) {
+                    return Err(ApiError::invalid(
+                        "`dimensions` must be 256, 512 or 1024 for Amazon Titan Text Embeddings V2",
+                    ));
+                }
+                body.insert("dimensions".into(), json!(d));
+            }
+            body.insert("normalize".into(), json!(true));
+        } else if req.dimensions.is_some() {
+            return Err(ApiError::invalid(
+                "`dimensions` is not supported by this model; Amazon Titan Text Embeddings V2 takes it",
+            ));
+        }
+        return Ok(Value::Object(body));
+    }
+    if model.contains("cohere.embed") {
+        let input_type = req
+            .str_field("input_type")
+            .filter(|t| COHERE_INPUT_TYPES.contains(t))
+            .unwrap_or("search_document");
+        let mut body = Map::new();
+        body.insert("texts".into(), json!(texts));
+        body.insert("input_type".into(), json!(input_type));
+        body.insert("embedding_types".into(), json!(["float"]));
+        if let Some(d) = req.dimensions {
+            if !model.contains("embed-v4") {
+                return Err(ApiError::invalid(
+                    "`dimensions` is not supported by this model; Cohere Embed v4 takes it",
+                ));
+            }
+            body.insert("output_dimension".into(), json!(d));
+        }
+        return Ok(Value::Object(body));
+    }
+    Err(ApiError::invalid(format!(
+        "Embeddings with `{upstream_model}` are not supported over Amazon Bedrock (Amazon Titan Text Embeddings and Cohere Embed are)"
+    )))
 }
 
 const COHERE_INPUT_TYPES: &[&str] = &[
@@ -349,14 +439,71 @@ struct CohereByType {
     float: Vec<Vec<f32>>,
 }
 
+/// A JSON array of numbers as a vector.
+fn floats(value: &Value) -> Option<Vec<f32>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|x| x.as_f64().map(|x| x as f32))
+        .collect()
+}
+
+/// What an answer holds: the vectors, the prompt tokens when reported, the upstream's id.
+type Answer = (Vec<Vec<f32>>, Option<u64>, Option<String>);
+
+/// A Bedrock answer: Titan's `{"embedding", "inputTextTokenCount"}`, or Cohere's
+/// `{"embeddings": {"float": [...]}}` (or a bare array of vectors), whose token count Bedrock
+/// sends in a header only (`X-Amzn-Bedrock-Input-Token-Count`).
+fn bedrock_answer(answer: &Value) -> Option<Answer> {
+    if let Some(vector) = answer.get("embedding").and_then(floats) {
+        let tokens = answer.get("inputTextTokenCount").and_then(Value::as_u64);
+        return Some((vec![vector], tokens, None));
+    }
+    let embeddings = answer.get("embeddings")?;
+    let list = embeddings.get("float").unwrap_or(embeddings).as_array()?;
+    let vectors = list.iter().map(floats).collect::<Option<Vec<_>>>()?;
+    let id = answer.get("id").and_then(Value::as_str).map(str::to_owned);
+    Some((vectors, None, id))
+}
+
+/// Vectors and prompt tokens of a Vertex AI `:predict` answer: `predictions[].embeddings.values`,
+/// tokens the sum of `statistics.token_count` (a number Vertex may write as a float).
+fn vertex_answer(answer: &Value) -> Option<Answer> {
+    let mut vectors = Vec::new();
+    let mut tokens: Option<u64> = None;
+    for prediction in answer.get("predictions")?.as_array()? {
+        let embeddings = prediction.get("embeddings")?;
+        vectors.push(floats(embeddings.get("values")?)?);
+        if let Some(count) = embeddings["statistics"]["token_count"]
+            .as_f64()
+            .filter(|c| c.is_finite() && *c >= 0.0)
+        {
+            *tokens.get_or_insert(0) += count.round() as u64;
+        }
+    }
+    Some((vectors, tokens, None))
+}
+
 /// Reads a 2xx upstream answer. Usage is the upstream's count (OpenAI's `usage.prompt_tokens`,
-/// Cohere's `meta.billed_units.input_tokens`), else the request's estimate (Gemini reports none).
+/// Cohere's `meta.billed_units.input_tokens`, Titan's `inputTextTokenCount`, Vertex AI's
+/// `token_count`s), else the request's estimate (Gemini and Cohere on Bedrock report none in the
+/// body).
 pub fn parse_response(
     protocol: Protocol,
     bytes: &[u8],
     req: &EmbeddingsRequest,
 ) -> Result<Embeddings, ApiError> {
     let (vectors, prompt_tokens, upstream_id) = match protocol {
+        Protocol::Bedrock | Protocol::Vertex => {
+            let answer: Value =
+                serde_json::from_slice(bytes).map_err(|_| openai::invalid_upstream_response())?;
+            let read = if protocol == Protocol::Bedrock {
+                bedrock_answer(&answer)
+            } else {
+                vertex_answer(&answer)
+            };
+            read.ok_or_else(openai::invalid_upstream_response)?
+        }
         Protocol::Gemini => {
             let batch: GeminiBatch =
                 serde_json::from_slice(bytes).map_err(|_| openai::invalid_upstream_response())?;
@@ -409,9 +556,26 @@ pub fn upstream_error(
     provider_name: &str,
     retry_after: Option<u64>,
 ) -> ApiError {
+    upstream_error_typed(protocol, status, None, body, provider_name, retry_after)
+}
+
+/// [`upstream_error`] with Bedrock's `x-amzn-ErrorType` header (ignored by other protocols).
+pub fn upstream_error_typed(
+    protocol: Protocol,
+    status: u16,
+    error_type: Option<&str>,
+    body: &[u8],
+    provider_name: &str,
+    retry_after: Option<u64>,
+) -> ApiError {
     match protocol {
-        Protocol::Gemini => gemini::upstream_error(status, body, provider_name, retry_after),
+        Protocol::Gemini | Protocol::Vertex => {
+            gemini::upstream_error(status, body, provider_name, retry_after)
+        }
         Protocol::Cohere => cohere::upstream_error(status, body, provider_name, retry_after),
+        Protocol::Bedrock => {
+            bedrock::upstream_error(status, error_type, body, provider_name, retry_after)
+        }
         _ => openai::upstream_error(status, body, provider_name, retry_after),
     }
 }

@@ -12,6 +12,7 @@
 //! - [`generation`]: the generation record and its `/generation` rendering.
 //! - [`health`]: per-endpoint live uptime, latency, throughput and circuit breaking.
 //! - [`sse`], [`tokens`], [`keys`]: the SSE codec, token estimates, key format and ids.
+//! - [`eventstream`]: AWS's binary event-stream codec (Bedrock's streams).
 //!
 //! Architecture invariant: this crate does no IO and depends on no runtime (no tokio, HTTP or SQL),
 //! so its tests build and run in seconds.
@@ -23,6 +24,7 @@ pub mod chat;
 pub mod discovery;
 pub mod embeddings;
 pub mod error;
+pub mod eventstream;
 pub mod generation;
 pub mod health;
 pub mod keys;

@@ -6,9 +6,11 @@
 //! stamping of the chunks we stream (`ChunkStamp`) and the HTTP-status table of upstream errors.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod cohere;
 pub mod gemini;
 pub mod openai;
+pub mod vertex;
 
 use crate::catalog::Protocol;
 use crate::error::{ApiError, ErrorCode};
@@ -26,6 +28,8 @@ pub fn translator_available(protocol: Protocol) -> bool {
             | Protocol::Gemini
             | Protocol::Cohere
             | Protocol::Azure
+            | Protocol::Bedrock
+            | Protocol::Vertex
     )
 }
 
@@ -68,6 +72,10 @@ pub fn finish_reason(native: &str) -> &'static str {
         | "model_context_window_exceeded" => "length",
         "tool_calls" | "function_call" | "tool_use" | "TOOL_CALL" => "tool_calls",
         "content_filter" | "refusal" => "content_filter",
+        // Bedrock's guardrails and its models' own filters.
+        "guardrail_intervened" | "content_filtered" => "content_filter",
+        // Bedrock's failed generations.
+        "malformed_model_output" | "malformed_tool_use" => "error",
         // Gemini's blocks, of the answer or (`promptFeedback.blockReason`) of the prompt.
         "SAFETY"
         | "RECITATION"

@@ -14,6 +14,7 @@ use crate::auth::{Need, Principal};
 use crate::error::HttpError;
 use crate::health::endpoint_key;
 use crate::ledger::{Amounts, Reservation};
+use crate::upstream::{self, Auth, Wire};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -28,13 +29,13 @@ use std::time::{Duration, Instant};
 use switchyard_core::catalog::Pricing;
 use switchyard_core::catalog::Protocol;
 use switchyard_core::chat::ChatRequest;
-use switchyard_core::embeddings;
 use switchyard_core::error::{ApiError, ErrorCode};
+use switchyard_core::eventstream::{Decoder as EventDecoder, Message};
 use switchyard_core::generation::{Attempt, GenerationRecord};
 use switchyard_core::money::Money;
 use switchyard_core::pricing::{self, Charge, Cost, Usage};
 use switchyard_core::protocol::openai::{self, StreamStep};
-use switchyard_core::protocol::{anthropic, cohere, gemini};
+use switchyard_core::protocol::{anthropic, bedrock, cohere, gemini};
 use switchyard_core::protocol::{retryable_status, Outcome, Served};
 use switchyard_core::routing::{self, ProviderPrefs, RouteRequest, Strategy};
 use switchyard_core::sse::{SseItem, SseParser, DONE_FRAME, KEEPALIVE_FRAME};
@@ -52,13 +53,15 @@ pub(crate) struct Target {
     pub(crate) max_completion_tokens: Option<u64>,
     pub(crate) context_length: u64,
     pub(crate) url: String,
-    pub(crate) api_key: Option<String>,
+    pub(crate) auth: Auth,
     /// Served with the account's own credential for this provider.
     pub(crate) is_byok: bool,
     /// The endpoint's entry in the health book.
     pub(crate) health_key: String,
-    /// The wire format the provider speaks.
+    /// The provider's protocol (which also decides how credentials are sent).
     pub(crate) protocol: Protocol,
+    /// The wire format of this endpoint (a Vertex AI endpoint's depends on the model).
+    pub(crate) wire: Wire,
 }
 
 /// The routing decision as dispatch uses it.
@@ -389,6 +392,9 @@ pub(crate) async fn route(
         let Some(upstream) = state.upstreams.get(&c.provider.slug) else {
             continue;
         };
+        let protocol = c.provider.protocol;
+        let upstream_model = &c.endpoint.upstream_model;
+        let region = upstream::region_of(protocol, upstream, &c.endpoint.tag, upstream_model);
         let target = Target {
             model_id: c.model.id.clone(),
             permaslug: c.model.canonical_slug.clone(),
@@ -398,14 +404,10 @@ pub(crate) async fn route(
             pricing: c.endpoint.pricing.clone(),
             max_completion_tokens: c.endpoint.max_completion_tokens,
             context_length: c.endpoint.context_length,
-            url: endpoint_url(
-                c.provider.protocol,
-                upstream,
-                &c.endpoint.upstream_model,
-                query.api,
-            ),
-            protocol: c.provider.protocol,
-            api_key: upstream.api_key.as_ref().map(|k| k.expose().to_owned()),
+            url: upstream::endpoint_url(protocol, upstream, upstream_model, &region, query.api),
+            protocol,
+            wire: Wire::of(protocol, upstream_model),
+            auth: Auth::of(upstream, &region),
             is_byok: false,
             health_key: endpoint_key(&c.model.id, &c.endpoint.tag),
         };
@@ -416,7 +418,7 @@ pub(crate) async fn route(
                 .await
             {
                 targets.push(Target {
-                    api_key: Some(own.expose().to_owned()),
+                    auth: Auth::byok(protocol, own.expose(), &region),
                     is_byok: true,
                     ..target.clone()
                 });
@@ -449,44 +451,6 @@ pub(crate) struct RouteQuery<'a> {
     pub(crate) api: Api,
 }
 
-/// Where a protocol's endpoint for `api` lives under the provider's base URL.
-fn endpoint_url(
-    protocol: Protocol,
-    upstream: &crate::config::UpstreamConfig,
-    upstream_model: &str,
-    api: Api,
-) -> String {
-    let base = &upstream.base_url;
-    let api_version = || {
-        upstream
-            .api_version
-            .as_deref()
-            .unwrap_or(crate::config::AZURE_API_VERSION)
-    };
-    let stream = match api {
-        Api::Chat { stream } => stream,
-        Api::Embeddings => {
-            let path = embeddings::path(protocol, upstream_model);
-            return match protocol {
-                Protocol::Azure => format!("{base}{path}?api-version={}", api_version()),
-                _ => format!("{base}{path}"),
-            };
-        }
-    };
-    match protocol {
-        Protocol::Anthropic => format!("{base}{}", anthropic::MESSAGES_PATH),
-        Protocol::Gemini => format!("{base}{}", gemini::path(upstream_model, stream)),
-        Protocol::Cohere => format!("{base}{}", cohere::CHAT_PATH),
-        // Azure names a deployment in the path; the body's `model` is ignored.
-        Protocol::Azure => format!(
-            "{base}/deployments/{upstream_model}{}?api-version={}",
-            openai::CHAT_PATH,
-            api_version()
-        ),
-        _ => format!("{base}{}", openai::CHAT_PATH),
-    }
-}
-
 /// Output tokens to reserve for: the client's cap, else the most the endpoint can emit.
 fn max_output(request: &ChatRequest, target: &Target) -> u64 {
     let endpoint_max = target.max_completion_tokens.unwrap_or_else(|| {
@@ -507,7 +471,7 @@ fn reserved_output(request: &ChatRequest, target: &Target) -> u64 {
     let reasoning = ["reasoning", "reasoning_effort", "include_reasoning"]
         .iter()
         .any(|f| request.body().get(*f).is_some_and(|v| !v.is_null()));
-    if reasoning && target.protocol == Protocol::Anthropic {
+    if reasoning && target.wire.is_anthropic() {
         let endpoint_max = target.max_completion_tokens.unwrap_or_else(|| {
             target
                 .context_length
@@ -641,7 +605,7 @@ impl<'s> Dispatch<'s> {
     }
 }
 
-/// The upstream request for `target`'s protocol: its body and its authentication headers.
+/// The upstream request for `target`'s wire format: its body and its static headers.
 fn upstream_request(
     state: &AppState,
     ctx: &RequestCtx,
@@ -650,12 +614,16 @@ fn upstream_request(
 ) -> Result<reqwest::RequestBuilder, ApiError> {
     let builder = post_json(state, target);
     let max = || max_output(request, target);
-    Ok(match target.protocol {
-        Protocol::Anthropic => {
-            let body = anthropic::request_body(request, &target.upstream_model, max())?;
-            let mut builder = builder
-                .header("anthropic-version", anthropic::ANTHROPIC_VERSION)
-                .body(body);
+    let model = &target.upstream_model;
+    Ok(match target.wire {
+        Wire::Anthropic | Wire::VertexAnthropic => {
+            let mut builder = if target.wire == Wire::Anthropic {
+                builder
+                    .header("anthropic-version", anthropic::ANTHROPIC_VERSION)
+                    .body(anthropic::request_body(request, model, max())?)
+            } else {
+                builder.body(anthropic::vertex_request_body(request, max())?)
+            };
             let mut betas: Vec<String> = ctx.anthropic_beta.iter().cloned().collect();
             betas.extend(
                 anthropic::beta_headers(request)
@@ -667,56 +635,20 @@ fn upstream_request(
             }
             builder
         }
-        Protocol::Gemini => builder.body(gemini::request_body(
-            request,
-            &target.upstream_model,
-            max(),
-        )?),
-        Protocol::Cohere => builder.body(cohere::request_body(
-            request,
-            &target.upstream_model,
-            max(),
-        )?),
-        _ => builder.body(openai::request_body(request, &target.upstream_model)),
+        Wire::Gemini => builder.body(gemini::request_body(request, model, max())?),
+        Wire::Cohere => builder.body(cohere::request_body(request, model, max())?),
+        Wire::Bedrock => builder.body(bedrock::request_body(request, model, max())?),
+        Wire::OpenAi => builder.body(openai::request_body(request, model)),
     })
 }
 
-/// A POST of JSON to `target`'s URL, with its credential as its protocol expects it.
+/// A POST of JSON to `target`'s URL, with its static credential as its protocol expects it.
 pub(crate) fn post_json(state: &AppState, target: &Target) -> reqwest::RequestBuilder {
     let builder = state
         .client
         .post(&target.url)
         .header(header::CONTENT_TYPE, "application/json");
-    authorize(builder, target)
-}
-
-/// Adds `target`'s credential in its protocol's header.
-fn authorize(builder: reqwest::RequestBuilder, target: &Target) -> reqwest::RequestBuilder {
-    let Some(key) = &target.api_key else {
-        return builder;
-    };
-    match target.protocol {
-        Protocol::Anthropic => builder.header("x-api-key", key),
-        Protocol::Gemini => builder.header("x-goog-api-key", key),
-        Protocol::Azure => builder.header("api-key", key),
-        _ => builder.bearer_auth(key),
-    }
-}
-
-/// The client's error for an upstream's non-2xx answer, in that upstream's dialect.
-fn upstream_error(target: &Target, status: u16, body: &[u8], retry_after: Option<u64>) -> ApiError {
-    match target.protocol {
-        Protocol::Anthropic => {
-            anthropic::upstream_error(status, body, &target.provider_name, retry_after)
-        }
-        Protocol::Gemini => {
-            gemini::upstream_error(status, body, &target.provider_name, retry_after)
-        }
-        Protocol::Cohere => {
-            cohere::upstream_error(status, body, &target.provider_name, retry_after)
-        }
-        _ => openai::upstream_error(status, body, &target.provider_name, retry_after),
-    }
+    upstream::authorize(builder, target.protocol, &target.auth)
 }
 
 /// Sends the chat request to one target and returns the response if its status is a success.
@@ -728,7 +660,7 @@ async fn send(
     attempts: &mut Vec<Attempt>,
 ) -> Result<reqwest::Response, Failure> {
     let built = upstream_request(state, ctx, target, request).map(|builder| {
-        if request.stream() {
+        if request.stream() && target.wire != Wire::Bedrock {
             builder.header(header::ACCEPT, "text/event-stream")
         } else {
             builder
@@ -765,7 +697,28 @@ pub(crate) async fn send_request(
         upstream_id: None,
         is_byok: target.is_byok,
     };
-    let result = tokio::time::timeout(state.limits.first_byte_timeout, builder.send()).await;
+    let request = match upstream::finish(&state.client, builder, &target.auth).await {
+        Ok(request) => request,
+        Err(e) => {
+            attempt.latency_ms = started.elapsed().as_millis() as u64;
+            attempts.push(attempt);
+            tracing::warn!(provider = %target.provider_name, error = %e, "upstream credential unavailable");
+            let err = provider_failure(
+                ErrorCode::UpstreamError,
+                "The gateway could not authenticate with the provider",
+                target,
+            );
+            return Err(Failure {
+                err,
+                kind: FailureKind::Credential,
+            });
+        }
+    };
+    let result = tokio::time::timeout(
+        state.limits.first_byte_timeout,
+        state.client.execute(request),
+    )
+    .await;
     attempt.latency_ms = started.elapsed().as_millis() as u64;
     let failure = match result {
         Err(_) => Failure::provider(provider_failure(
@@ -790,6 +743,12 @@ pub(crate) async fn send_request(
         Ok(Ok(response)) => {
             let status = response.status().as_u16();
             attempt.status = Some(status);
+            // Bedrock names its error in a header, not the body.
+            let error_type = response
+                .headers()
+                .get("x-amzn-errortype")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let retry_after = response
                 .headers()
                 .get(header::RETRY_AFTER)
@@ -802,7 +761,14 @@ pub(crate) async fn send_request(
                 .ok()
                 .and_then(Result::ok)
                 .unwrap_or_default();
-            let err = upstream_error(target, status, &body, retry_after);
+            let err = upstream::upstream_error(
+                target.wire,
+                &target.provider_name,
+                status,
+                error_type.as_deref(),
+                &body,
+                retry_after,
+            );
             // The mapped code decides over the raw status where they differ: Gemini reports a
             // bad key as 400, Cohere uses 498 for one.
             let kind = if err.code == ErrorCode::ContextLengthExceeded {
@@ -887,11 +853,14 @@ async fn complete(
         let first_byte = Instant::now();
         let parsed = whole_body(&state, target, response)
             .await
-            .and_then(|bytes| match target.protocol {
-                Protocol::Anthropic => anthropic::parse_response(&bytes, &request),
-                Protocol::Gemini => gemini::parse_response(&bytes, &request),
-                Protocol::Cohere => cohere::parse_response(&bytes, &request),
-                _ => openai::parse_response(&bytes),
+            .and_then(|bytes| match target.wire {
+                Wire::Anthropic | Wire::VertexAnthropic => {
+                    anthropic::parse_response(&bytes, &request)
+                }
+                Wire::Gemini => gemini::parse_response(&bytes, &request),
+                Wire::Cohere => cohere::parse_response(&bytes, &request),
+                Wire::Bedrock => bedrock::parse_response(&bytes, &request),
+                Wire::OpenAi => openai::parse_response(&bytes),
             });
         let (mut body, outcome) = match parsed {
             Ok(ok) => ok,
@@ -1199,12 +1168,19 @@ fn cancelled(state: &AppState, ctx: &RequestCtx, reservation: Reservation, attem
     ));
 }
 
+/// How an upstream frames its stream: SSE, or AWS's binary event stream (Bedrock).
+enum Framing {
+    Sse(SseParser),
+    Events(EventDecoder),
+}
+
 /// The stream translator of the serving endpoint's protocol.
 enum Translator {
     OpenAi(openai::StreamTranslator),
     Anthropic(anthropic::StreamTranslator),
     Gemini(gemini::StreamTranslator),
     Cohere(cohere::StreamTranslator),
+    Bedrock(bedrock::StreamTranslator),
 }
 
 /// Calls the same method on whichever translator it is.
@@ -1215,24 +1191,47 @@ macro_rules! each {
             Translator::Anthropic($t) => $call,
             Translator::Gemini($t) => $call,
             Translator::Cohere($t) => $call,
+            Translator::Bedrock($t) => $call,
         }
     };
 }
 
 impl Translator {
-    fn new(served: &Served<'_>, protocol: Protocol, req: &ChatRequest) -> Translator {
-        match protocol {
-            Protocol::Anthropic => {
+    fn new(served: &Served<'_>, wire: Wire, req: &ChatRequest) -> Translator {
+        match wire {
+            Wire::Anthropic | Wire::VertexAnthropic => {
                 Translator::Anthropic(anthropic::StreamTranslator::new(served, req))
             }
-            Protocol::Gemini => Translator::Gemini(gemini::StreamTranslator::new(served, req)),
-            Protocol::Cohere => Translator::Cohere(cohere::StreamTranslator::new(served, req)),
-            _ => Translator::OpenAi(openai::StreamTranslator::new(served)),
+            Wire::Gemini => Translator::Gemini(gemini::StreamTranslator::new(served, req)),
+            Wire::Cohere => Translator::Cohere(cohere::StreamTranslator::new(served, req)),
+            Wire::Bedrock => Translator::Bedrock(bedrock::StreamTranslator::new(served, req)),
+            Wire::OpenAi => Translator::OpenAi(openai::StreamTranslator::new(served)),
         }
     }
 
+    /// One SSE event's data (every wire format but Bedrock's).
     fn on_data(&mut self, data: &str) -> Result<StreamStep, ApiError> {
-        each!(self, t => t.on_data(data))
+        match self {
+            Translator::OpenAi(t) => t.on_data(data),
+            Translator::Anthropic(t) => t.on_data(data),
+            Translator::Gemini(t) => t.on_data(data),
+            Translator::Cohere(t) => t.on_data(data),
+            Translator::Bedrock(_) => Err(ApiError::new(
+                ErrorCode::UpstreamError,
+                "Bedrock streams are event-stream messages, not SSE",
+            )),
+        }
+    }
+
+    /// One binary event-stream message (Bedrock's streams).
+    fn on_message(&mut self, message: &Message) -> Result<StreamStep, ApiError> {
+        match self {
+            Translator::Bedrock(t) => t.on_message(message),
+            _ => Err(ApiError::new(
+                ErrorCode::UpstreamError,
+                "Only Bedrock streams are event-stream messages",
+            )),
+        }
     }
 
     fn content_sent(&self) -> bool {
@@ -1276,7 +1275,7 @@ impl<'t> Relay<'t> {
         };
         Relay {
             target,
-            translator: Translator::new(&served, target.protocol, req),
+            translator: Translator::new(&served, target.wire, req),
             sent,
             first_content: None,
             held: Vec::new(),
@@ -1303,7 +1302,11 @@ impl<'t> Relay<'t> {
         link: &mut ClientLink,
         keepalive: &mut tokio::time::Interval,
     ) -> End {
-        let mut parser = SseParser::new();
+        let mut framing = if self.target.wire == Wire::Bedrock {
+            Framing::Events(EventDecoder::new())
+        } else {
+            Framing::Sse(SseParser::new())
+        };
         let mut body = upstream.bytes_stream();
         // Until content, the first-byte timeout (counted from the request) applies; then idle gaps.
         let mut deadline =
@@ -1330,9 +1333,12 @@ impl<'t> Relay<'t> {
                     let bytes = match chunk {
                         None => {
                             // Some upstreams end without `[DONE]` or the final blank line.
-                            if let Some(SseItem::Event { data, .. }) = parser.finish() {
-                                if let Some(end) = self.forward(link, &data).await {
-                                    return end;
+                            if let Framing::Sse(parser) = &mut framing {
+                                if let Some(SseItem::Event { data, .. }) = parser.finish() {
+                                    let step = self.translator.on_data(&data);
+                                    if let Some(end) = self.forward(link, step).await {
+                                        return end;
+                                    }
                                 }
                             }
                             // A finish reason means the answer is whole.
@@ -1344,11 +1350,32 @@ impl<'t> Relay<'t> {
                         Some(Err(_)) => return self.fail(ErrorCode::UpstreamError, "The provider connection was lost mid-stream"),
                         Some(Ok(bytes)) => bytes,
                     };
-                    parser.push(&bytes);
-                    while let Some(item) = parser.next_item() {
-                        let SseItem::Event { data, .. } = item else { continue };
-                        if let Some(end) = self.forward(link, &data).await {
-                            return end;
+                    match &mut framing {
+                        Framing::Sse(parser) => {
+                            parser.push(&bytes);
+                            while let Some(item) = parser.next_item() {
+                                let SseItem::Event { data, .. } = item else { continue };
+                                let step = self.translator.on_data(&data);
+                                if let Some(end) = self.forward(link, step).await {
+                                    return end;
+                                }
+                            }
+                        }
+                        Framing::Events(decoder) => {
+                            decoder.push(&bytes);
+                            loop {
+                                let step = match decoder.next_message() {
+                                    Ok(Some(message)) => self.translator.on_message(&message),
+                                    Ok(None) => break,
+                                    Err(_) => return self.fail(
+                                        ErrorCode::UpstreamError,
+                                        "The provider sent a malformed event stream",
+                                    ),
+                                };
+                                if let Some(end) = self.forward(link, step).await {
+                                    return end;
+                                }
+                            }
                         }
                     }
                     if self.translator.content_sent() {
@@ -1360,8 +1387,12 @@ impl<'t> Relay<'t> {
     }
 
     /// Translates one upstream event; `Some` when the attempt is over.
-    async fn forward(&mut self, link: &mut ClientLink, data: &str) -> Option<End> {
-        match self.translator.on_data(data) {
+    async fn forward(
+        &mut self,
+        link: &mut ClientLink,
+        step: Result<StreamStep, ApiError>,
+    ) -> Option<End> {
+        match step {
             Ok(StreamStep::Frame(frame)) => {
                 if !self.translator.content_sent() {
                     self.held.extend_from_slice(&frame);

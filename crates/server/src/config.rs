@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::catalog::{
     Architecture, Catalog, CatalogParts, Endpoint, Model, Pricing, Protocol, Provider,
@@ -18,6 +19,9 @@ use switchyard_core::health::HealthPolicy;
 use switchyard_core::money::{Money, Price};
 use switchyard_core::routing::ProviderPrefs;
 use toml::Spanned;
+
+use crate::upstream::google::GoogleAuth;
+use crate::upstream::sigv4::AwsKeys;
 
 /// An environment lookup (the real environment, or a map in tests).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -244,6 +248,17 @@ struct RawProvider {
     api_key: Option<String>,
     /// Azure OpenAI: the `api-version` query parameter.
     api_version: Option<String>,
+    /// Vertex AI: a service-account key file (JSON), the project (default: the file's
+    /// `project_id`) and the location of untagged endpoints (default `us-central1`).
+    credentials_file: Option<String>,
+    project: Option<String>,
+    location: Option<String>,
+    /// Bedrock: the region of untagged endpoints (default: `AWS_REGION`, else `us-east-1`) and
+    /// SigV4 keys (default: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+    region: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    session_token: Option<String>,
     enabled: Option<bool>,
     /// Private providers only: display name and protocol.
     name: Option<String>,
@@ -302,6 +317,14 @@ pub struct UpstreamConfig {
     pub api_key: Option<Secret>,
     /// Azure OpenAI's `api-version` (default [`AZURE_API_VERSION`]).
     pub api_version: Option<String>,
+    /// Vertex AI's project.
+    pub project: String,
+    /// Bedrock's region or Vertex AI's location for endpoints whose tag names none.
+    pub region: String,
+    /// Vertex AI: the service account whose tokens authenticate calls.
+    pub google: Option<Arc<GoogleAuth>>,
+    /// Bedrock: SigV4 keys (without them, `api_key` is sent as a Bedrock API key).
+    pub aws_keys: Option<Arc<AwsKeys>>,
 }
 
 /// The Azure OpenAI API version used when a provider sets none (the current GA version).
@@ -478,7 +501,10 @@ impl Config {
                     .filter(|v| !v.is_empty())
                     .map(Secret::new),
             };
-            let enabled = raw_provider.enabled.unwrap_or(api_key.is_some());
+            let cloud = cloud_credentials(provider, &raw_provider, env)?;
+            let enabled = raw_provider
+                .enabled
+                .unwrap_or(api_key.is_some() || cloud.google.is_some() || cloud.aws_keys.is_some());
             if !enabled {
                 continue;
             }
@@ -488,6 +514,10 @@ impl Config {
                     base_url: provider.base_url.trim_end_matches('/').to_owned(),
                     api_key,
                     api_version: raw_provider.api_version.clone(),
+                    project: cloud.project,
+                    region: cloud.region,
+                    google: cloud.google,
+                    aws_keys: cloud.aws_keys,
                 },
             );
         }
@@ -835,6 +865,127 @@ fn apply_margin(pricing: &mut Pricing, percent: f64) -> Result<(), String> {
 }
 
 /// `env:NAME` → the variable's value; anything else is taken literally.
+/// What Vertex AI and Bedrock need beyond a key.
+struct Cloud {
+    project: String,
+    region: String,
+    google: Option<Arc<GoogleAuth>>,
+    aws_keys: Option<Arc<AwsKeys>>,
+}
+
+/// Reads a provider's Vertex AI or Bedrock settings; they are errors on other providers.
+fn cloud_credentials(
+    provider: &Provider,
+    p: &RawProvider,
+    env: Env<'_>,
+) -> Result<Cloud, ConfigError> {
+    let slug = &provider.slug;
+    let field = |name: &str| format!("providers.{slug}.{name}");
+    let mut cloud = Cloud {
+        project: String::new(),
+        region: String::new(),
+        google: None,
+        aws_keys: None,
+    };
+    let vertex_only = [
+        ("credentials_file", p.credentials_file.is_some()),
+        ("project", p.project.is_some()),
+        ("location", p.location.is_some()),
+    ];
+    let bedrock_only = [
+        ("region", p.region.is_some()),
+        ("access_key_id", p.access_key_id.is_some()),
+        ("secret_access_key", p.secret_access_key.is_some()),
+        ("session_token", p.session_token.is_some()),
+    ];
+    let misplaced = |fields: &[(&str, bool)], wanted: &str| {
+        fields.iter().find(|(_, set)| *set).map(|(name, _)| {
+            invalid(
+                &field(name),
+                format!("only applies to {wanted} providers; `{slug}` is not one"),
+            )
+        })
+    };
+    match provider.protocol {
+        Protocol::Vertex => {
+            if let Some(err) = misplaced(&bedrock_only, "Bedrock") {
+                return Err(err);
+            }
+            if let Some(path) = &p.credentials_file {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    invalid(
+                        &field("credentials_file"),
+                        format!("cannot read {path}: {e}"),
+                    )
+                })?;
+                let auth = GoogleAuth::from_json(&text)
+                    .map_err(|e| invalid(&field("credentials_file"), e.to_string()))?;
+                cloud.google = Some(Arc::new(auth));
+            }
+            cloud.project = match (&p.project, &cloud.google) {
+                (Some(project), _) => project.clone(),
+                (None, Some(auth)) => auth.project_id.clone().unwrap_or_default(),
+                (None, None) => String::new(),
+            };
+            if cloud.google.is_some() && cloud.project.is_empty() {
+                return Err(invalid(
+                    &field("project"),
+                    "is required: the service-account file names no project_id",
+                ));
+            }
+            cloud.region = p.location.clone().unwrap_or_else(|| "us-central1".into());
+        }
+        Protocol::Bedrock => {
+            if let Some(err) = misplaced(&vertex_only, "Vertex AI") {
+                return Err(err);
+            }
+            let value = |own: &Option<String>, name: &str, env_name: &str| match own {
+                Some(reference) => resolve_secret(&field(name), reference, env).map(Some),
+                None => Ok(env(env_name).filter(|v| !v.is_empty()).map(Secret::new)),
+            };
+            let id = value(&p.access_key_id, "access_key_id", "AWS_ACCESS_KEY_ID")?;
+            let secret = value(
+                &p.secret_access_key,
+                "secret_access_key",
+                "AWS_SECRET_ACCESS_KEY",
+            )?;
+            let token = value(&p.session_token, "session_token", "AWS_SESSION_TOKEN")?;
+            match (id, secret) {
+                (Some(id), Some(secret)) => {
+                    cloud.aws_keys = Some(Arc::new(AwsKeys {
+                        access_key_id: id.expose().to_owned(),
+                        secret_access_key: secret.expose().to_owned(),
+                        session_token: token.map(|t| t.expose().to_owned()),
+                    }));
+                }
+                (Some(_), None) | (None, Some(_))
+                    if p.access_key_id.is_some() || p.secret_access_key.is_some() =>
+                {
+                    return Err(invalid(
+                        &field("access_key_id"),
+                        "needs both access_key_id and secret_access_key",
+                    ));
+                }
+                _ => {}
+            }
+            cloud.region = p
+                .region
+                .clone()
+                .or_else(|| env("AWS_REGION").filter(|v| !v.is_empty()))
+                .unwrap_or_else(|| "us-east-1".into());
+        }
+        _ => {
+            if let Some(err) = misplaced(&vertex_only, "Vertex AI") {
+                return Err(err);
+            }
+            if let Some(err) = misplaced(&bedrock_only, "Bedrock") {
+                return Err(err);
+            }
+        }
+    }
+    Ok(cloud)
+}
+
 fn resolve_secret(field: &str, reference: &str, env: Env<'_>) -> Result<Secret, ConfigError> {
     match reference.strip_prefix("env:") {
         Some(name) => env(name)

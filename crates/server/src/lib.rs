@@ -33,6 +33,7 @@ pub mod ledger;
 pub mod limits;
 pub mod messages;
 pub mod recorder;
+pub mod upstream;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;

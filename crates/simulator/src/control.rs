@@ -1,12 +1,21 @@
-//! Per-upstream state — behaviour, the fault queue, recorded requests, prompt-cache prefixes —
-//! and the control API (`/_sim/{upstream}/...`) that scripts it.
+//! Per-upstream state — behaviour, the fault queue, recorded requests, prompt-cache prefixes,
+//! the OAuth access tokens it issued (Vertex AI) — and the control API (`/_sim/{upstream}/...`)
+//! that scripts it.
 //!
 //! Upstreams are created on first use, by a data-plane request or a control call alike, so a
 //! test can script faults before the first request arrives.
+//!
+//! Control API: `POST .../behaviour`, `POST .../faults`, `GET .../requests` (each recorded
+//! request with its method, path, headers and body, plus the Vertex AI `location` when the path
+//! names one), `DELETE /_sim/{upstream}` (back to defaults, forgetting issued tokens too), and
+//! for Vertex AI's token endpoint `GET .../tokens` (how many access tokens were issued, and
+//! each one's client, scope and remaining lifetime) and `POST .../tokens` (`{"ttl_s": N}` sets
+//! the lifetime of tokens issued from then on, 3599 s by default; `{"expire": true}` expires
+//! every token issued so far).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -22,6 +31,14 @@ pub const MAX_RECORDED: usize = 10_000;
 
 /// Prompt-cache prefixes remembered per upstream; the oldest are forgotten past this.
 pub const MAX_CACHED_PREFIXES: usize = 100_000;
+
+/// Lifetime of an issued access token unless the control API sets another (Google's
+/// `expires_in`).
+pub const DEFAULT_TOKEN_TTL_S: u64 = 3599;
+
+/// Access tokens remembered per upstream; past this, expired ones and then the oldest are
+/// forgotten.
+pub const MAX_TOKENS: usize = 10_000;
 
 /// Every simulated upstream of one server, by name.
 #[derive(Default)]
@@ -127,7 +144,76 @@ impl Recorded {
         }
         let body = serde_json::from_slice(&self.body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.body).into_owned()));
-        json!({"method": self.method.as_str(), "path": self.path, "headers": headers, "body": body})
+        let mut out = json!({"method": self.method.as_str(), "path": self.path, "headers": headers, "body": body});
+        if let Some(location) = location(&self.path) {
+            out["location"] = Value::String(location.to_owned());
+        }
+        out
+    }
+}
+
+/// The Vertex AI location (region) a path names: `{l}` in `.../locations/{l}/...`.
+fn location(path: &str) -> Option<&str> {
+    let path = path.split('?').next().unwrap_or(path);
+    let mut segments = path.split('/');
+    segments.find(|s| *s == "locations")?;
+    segments.next().filter(|l| !l.is_empty())
+}
+
+/// An OAuth access token an upstream issued (Vertex AI's token endpoint).
+#[derive(Debug, Clone)]
+struct IssuedToken {
+    /// Issue order, for listing.
+    seq: u64,
+    expires_at: Instant,
+    /// The assertion's `iss` (the service account's email).
+    client: String,
+    scope: String,
+}
+
+/// What an upstream knows of a bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCheck {
+    /// The upstream never issued a token, so it takes any bearer.
+    NoneIssued,
+    Valid,
+    Expired,
+    Unknown,
+}
+
+/// The access tokens one upstream issued.
+#[derive(Default)]
+struct Tokens {
+    live: HashMap<String, IssuedToken>,
+    /// Tokens issued since the last reset (forgotten ones included).
+    issued: u64,
+    /// Lifetime of tokens issued from now on; `None` is [`DEFAULT_TOKEN_TTL_S`].
+    ttl_s: Option<u64>,
+}
+
+impl Tokens {
+    fn ttl_s(&self) -> u64 {
+        self.ttl_s.unwrap_or(DEFAULT_TOKEN_TTL_S)
+    }
+
+    fn to_json(&self) -> Value {
+        let now = Instant::now();
+        let mut tokens: Vec<(&String, &IssuedToken)> = self.live.iter().collect();
+        tokens.sort_by_key(|(_, t)| t.seq);
+        let tokens: Vec<Value> = tokens
+            .into_iter()
+            .map(|(token, t)| {
+                let left = t.expires_at.saturating_duration_since(now);
+                json!({
+                    "access_token": token,
+                    "client_email": t.client,
+                    "scope": t.scope,
+                    "expires_in": left.as_secs(),
+                    "expired": left.is_zero(),
+                })
+            })
+            .collect();
+        json!({"issued": self.issued, "ttl_s": self.ttl_s(), "tokens": tokens})
     }
 }
 
@@ -149,6 +235,7 @@ struct UpstreamState {
     cached: HashSet<[u8; 32]>,
     /// The same hashes, oldest first, so the set stays bounded.
     cached_order: VecDeque<[u8; 32]>,
+    tokens: Tokens,
 }
 
 impl Upstream {
@@ -156,12 +243,59 @@ impl Upstream {
     /// Unauthorised requests are rejected before faults apply, so they consume none.
     pub fn admit(&self, request: Recorded, authorised: bool) -> (Behaviour, Option<Fault>) {
         let mut state = lock(&self.state);
-        if state.requests.len() >= MAX_RECORDED {
-            state.requests.pop_front();
-        }
-        state.requests.push_back(request);
+        state.record(request);
         let fault = if authorised { state.take_fault() } else { None };
         (state.behaviour, fault)
+    }
+
+    /// Records a request that takes no faults (Vertex AI's token endpoint).
+    pub fn record(&self, request: Recorded) {
+        lock(&self.state).record(request);
+    }
+
+    /// Remembers a freshly issued access token for `client` with `scope`; returns its lifetime
+    /// in seconds.
+    pub fn issue_token(&self, token: String, client: &str, scope: &str) -> u64 {
+        let mut state = lock(&self.state);
+        let tokens = &mut state.tokens;
+        let ttl_s = tokens.ttl_s();
+        let now = Instant::now();
+        if tokens.live.len() >= MAX_TOKENS {
+            tokens.live.retain(|_, t| t.expires_at > now);
+        }
+        if tokens.live.len() >= MAX_TOKENS {
+            let oldest = tokens
+                .live
+                .iter()
+                .min_by_key(|(_, t)| t.seq)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                tokens.live.remove(&oldest);
+            }
+        }
+        tokens.issued += 1;
+        let issued = IssuedToken {
+            seq: tokens.issued,
+            expires_at: now + Duration::from_secs(ttl_s),
+            client: client.to_owned(),
+            scope: scope.to_owned(),
+        };
+        tokens.live.insert(token, issued);
+        ttl_s
+    }
+
+    /// Whether `token` is one this upstream issued and still valid.
+    pub fn check_token(&self, token: &str) -> TokenCheck {
+        let state = lock(&self.state);
+        let tokens = &state.tokens;
+        if tokens.issued == 0 {
+            return TokenCheck::NoneIssued;
+        }
+        match tokens.live.get(token) {
+            Some(t) if t.expires_at > Instant::now() => TokenCheck::Valid,
+            Some(_) => TokenCheck::Expired,
+            None => TokenCheck::Unknown,
+        }
     }
 
     /// Remembers `model` for the models list.
@@ -197,6 +331,13 @@ impl Upstream {
 }
 
 impl UpstreamState {
+    fn record(&mut self, request: Recorded) {
+        if self.requests.len() >= MAX_RECORDED {
+            self.requests.pop_front();
+        }
+        self.requests.push_back(request);
+    }
+
     fn take_fault(&mut self) -> Option<Fault> {
         let (fault, remaining) = self.faults.front_mut()?;
         let fault = fault.clone();
@@ -290,8 +431,58 @@ pub async fn requests(State(sim): State<Arc<Sim>>, Path(name): Path<String>) -> 
     .into_response()
 }
 
+/// The body of `POST /_sim/{upstream}/tokens`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensPatch {
+    ttl_s: Option<u64>,
+    #[serde(default)]
+    expire: bool,
+}
+
+/// `GET /_sim/{upstream}/tokens`: `{"upstream", "issued", "ttl_s", "tokens": [{"access_token",
+/// "client_email", "scope", "expires_in", "expired"}]}`, oldest first.
+pub async fn tokens(State(sim): State<Arc<Sim>>, Path(name): Path<String>) -> Response {
+    let upstream = sim.upstream(&name);
+    let mut body = lock(&upstream.state).tokens.to_json();
+    body["upstream"] = Value::String(name);
+    Json(body).into_response()
+}
+
+/// `POST /_sim/{upstream}/tokens`: `ttl_s` sets the lifetime of tokens issued from now on,
+/// `expire: true` expires every token issued so far; answers like the `GET`.
+pub async fn set_tokens(
+    State(sim): State<Arc<Sim>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let patch: TokensPatch = match serde_json::from_slice(&body) {
+        Ok(patch) => patch,
+        Err(e) => {
+            return bad_request(format!(
+                "invalid tokens update: {e}; expected an object with an optional non-negative \
+                 integer ttl_s and an optional boolean expire"
+            ))
+        }
+    };
+    let upstream = sim.upstream(&name);
+    let mut state = lock(&upstream.state);
+    if let Some(ttl_s) = patch.ttl_s {
+        state.tokens.ttl_s = Some(ttl_s);
+    }
+    if patch.expire {
+        let now = Instant::now();
+        for token in state.tokens.live.values_mut() {
+            token.expires_at = token.expires_at.min(now);
+        }
+    }
+    let mut body = state.tokens.to_json();
+    body["upstream"] = Value::String(name);
+    Json(body).into_response()
+}
+
 /// `DELETE /_sim/{upstream}`: back to default behaviour, no faults, no recorded requests, an
-/// empty prompt cache.
+/// empty prompt cache, no issued tokens.
 pub async fn reset(State(sim): State<Arc<Sim>>, Path(name): Path<String>) -> Response {
     let upstream = sim.upstream(&name);
     *lock(&upstream.state) = UpstreamState::default();
@@ -438,6 +629,35 @@ mod tests {
         assert_eq!(upstream.admit(req(), true).1, Some(Fault::Malformed));
         assert_eq!(upstream.admit(req(), true).1, None);
         assert_eq!(lock(&upstream.state).requests.len(), 5);
+    }
+
+    #[test]
+    fn tokens_are_checked_only_once_issued() {
+        let upstream = Upstream::default();
+        assert_eq!(upstream.check_token("any"), TokenCheck::NoneIssued);
+        assert_eq!(
+            upstream.issue_token("a".into(), "sa@x", "s"),
+            DEFAULT_TOKEN_TTL_S
+        );
+        assert_eq!(upstream.check_token("a"), TokenCheck::Valid);
+        assert_eq!(upstream.check_token("b"), TokenCheck::Unknown);
+        lock(&upstream.state).tokens.ttl_s = Some(0);
+        assert_eq!(upstream.issue_token("c".into(), "sa@x", "s"), 0);
+        assert_eq!(upstream.check_token("c"), TokenCheck::Expired);
+        assert_eq!(lock(&upstream.state).tokens.issued, 2);
+    }
+
+    #[test]
+    fn locations_are_read_from_vertex_paths() {
+        assert_eq!(
+            location("/v/v1/projects/p/locations/europe-west1/publishers/google/models/m:predict"),
+            Some("europe-west1")
+        );
+        assert_eq!(
+            location("/v/v1/projects/p/locations/global?x=1"),
+            Some("global")
+        );
+        assert_eq!(location("/openai/v1/chat/completions"), None);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //!
 //! Each protocol module supplies what differs on its wire (credentials, error envelope,
 //! request-id header, what a broken event looks like) through [`Wire`], so every protocol
-//! reacts to the control API the same way.
+//! reacts to the control API the same way. Credential rules that depend on the upstream's state
+//! (Vertex AI's bearer tokens, valid only if this upstream issued them) go through
+//! [`admit_checked`].
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +39,8 @@ pub trait Wire {
     const REQUEST_ID_HEADER: &'static str;
     /// The single event a stream sends under the `malformed` fault.
     const MALFORMED_EVENT: &'static [u8];
+    /// The content type of a streamed answer.
+    const STREAM_CONTENT_TYPE: &'static str = "text/event-stream; charset=utf-8";
 
     /// Checks credentials and required headers: `Some` is the rejection to send, and such a
     /// request draws no fault (a real provider rejects it before doing any work).
@@ -46,6 +50,12 @@ pub trait Wire {
     /// parameter); by default only the headers are checked.
     fn reject_request(parts: &Parts) -> Option<Response> {
         Self::reject_headers(&parts.headers)
+    }
+
+    /// Like [`Wire::reject_request`], for wires whose credentials also cover the body (AWS
+    /// Signature Version 4 signs its hash); by default the body is not looked at.
+    fn reject_signed(parts: &Parts, _body: &[u8]) -> Option<Response> {
+        Self::reject_request(parts)
     }
 
     /// The answer to a body too large (or broken) to read.
@@ -82,12 +92,23 @@ impl Admitted {
 /// Records the request, checks its headers, and applies the fault it draws (if any); an `Err`
 /// is the response to send instead.
 pub async fn admit<W: Wire>(sim: &Sim, name: &str, request: Request) -> Result<Admitted, Response> {
+    admit_checked::<W>(sim, name, request, |_, _| None).await
+}
+
+/// Like [`admit`], with one more credential check that may read the upstream's state, run after
+/// the wire's own: `Some` is the rejection to send, and such a request draws no fault either.
+pub async fn admit_checked<W: Wire>(
+    sim: &Sim,
+    name: &str,
+    request: Request,
+    check: impl FnOnce(&Parts, &Upstream) -> Option<Response>,
+) -> Result<Admitted, Response> {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, MAX_BODY)
         .await
         .map_err(|_| W::too_large())?;
     let upstream = sim.upstream(name);
-    let rejection = W::reject_request(&parts);
+    let rejection = W::reject_signed(&parts, &body).or_else(|| check(&parts, &upstream));
     let recorded = Recorded {
         method: parts.method.clone(),
         path: parts
@@ -257,7 +278,7 @@ pub fn stream_response<W: Wire>(
         .status(StatusCode::OK)
         .header(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream; charset=utf-8"),
+            HeaderValue::from_static(W::STREAM_CONTENT_TYPE),
         )
         .header(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     for (name, value) in request_id_header::<W>(&new_request_id()) {

@@ -11,11 +11,21 @@
 //!   `.../embeddings` (with `?api-version=`);
 //! - Gemini: `POST /{upstream}/v1beta/models/{model}:generateContent` (also
 //!   `:streamGenerateContent`, `:countTokens`, `:embedContent`, `:batchEmbedContents`), and the
-//!   Vertex AI shape `/{upstream}/v1/projects/{p}/locations/{l}/publishers/google/models/...`;
+//!   Vertex AI shape `/{upstream}/v1/projects/{p}/locations/{l}/publishers/google/models/...`
+//!   (with Vertex's `:predict` embeddings);
+//! - Vertex AI: `POST /{upstream}/token` (service-account OAuth tokens, which every Vertex route
+//!   then checks), Claude at `/{upstream}/v1/projects/{p}/locations/{l}/publishers/anthropic/
+//!   models/{model}:rawPredict` (and `:streamRawPredict`), and the OpenAI-compatible
+//!   `/{upstream}/v1/projects/{p}/locations/{l}/endpoints/openapi/chat/completions`;
+//! - AWS Bedrock Runtime: `POST /{upstream}/model/{modelId}/converse`, `.../converse-stream`
+//!   (a binary `application/vnd.amazon.eventstream`) and `.../invoke` (Titan and Cohere
+//!   embeddings), with SigV4 or bearer credentials;
 //! - `POST /_sim/{upstream}/behaviour`, `POST /_sim/{upstream}/faults`,
-//!   `GET /_sim/{upstream}/requests`, `DELETE /_sim/{upstream}`.
+//!   `GET /_sim/{upstream}/requests`, `DELETE /_sim/{upstream}`, and `GET`/`POST
+//!   /_sim/{upstream}/tokens` (Vertex AI access tokens issued).
 
 mod anthropic;
+mod bedrock;
 mod cohere;
 mod connection;
 mod control;
@@ -24,6 +34,7 @@ mod gemini;
 mod generate;
 mod openai;
 mod tokenizer;
+mod vertex;
 
 use std::sync::Arc;
 
@@ -46,6 +57,10 @@ fn router() -> Router {
         .route("/_sim/{upstream}/faults", post(control::add_faults))
         .route("/_sim/{upstream}/requests", get(control::requests))
         .route(
+            "/_sim/{upstream}/tokens",
+            get(control::tokens).post(control::set_tokens),
+        )
+        .route(
             "/{upstream}/v1/chat/completions",
             post(openai::chat_completions),
         )
@@ -67,6 +82,8 @@ fn router() -> Router {
             post(openai::azure::embeddings),
         )
         .merge(gemini::routes())
+        .merge(bedrock::routes())
+        .merge(vertex::routes())
         .fallback(openai::unknown_route)
         .with_state(sim)
 }

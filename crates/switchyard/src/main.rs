@@ -417,6 +417,10 @@ async fn demo(
             "[providers.{slug}]\nbase_url = \"http://{sim_addr}/{slug}{path}\"\napi_key = \"demo\"\n",
             slug = provider.slug
         ));
+        // Vertex AI paths name a project; the key is taken as an express-mode API key.
+        if provider.protocol == Protocol::Vertex {
+            text.push_str("project = \"switchyard-demo\"\n");
+        }
     }
     let env = |_: &str| None;
     let config = Config::from_toml(&text, &env, &Overrides::default())?;

@@ -194,11 +194,164 @@ fn cohere_request() {
 }
 
 #[test]
+fn vertex_request() {
+    let r = req(json!({
+        "model": "google/text-embedding-005", "input": ["a", "b"], "dimensions": 256,
+        "input_type": "search_document"
+    }));
+    assert_json_snapshot!(upstream(&r, Protocol::Vertex, "text-embedding-005"), @r#"
+    {
+      "instances": [
+        {
+          "content": "a",
+          "task_type": "RETRIEVAL_DOCUMENT"
+        },
+        {
+          "content": "b",
+          "task_type": "RETRIEVAL_DOCUMENT"
+        }
+      ],
+      "parameters": {
+        "autoTruncate": false,
+        "outputDimensionality": 256
+      }
+    }
+    "#);
+    assert_eq!(
+        path(Protocol::Vertex, "text-embedding-005"),
+        "/publishers/google/models/text-embedding-005:predict"
+    );
+    assert_eq!(
+        path(
+            Protocol::Vertex,
+            "publishers/google/models/gemini-embedding-001"
+        ),
+        "/publishers/google/models/gemini-embedding-001:predict"
+    );
+    let plain = req(json!({"model": "m", "input": "a"}));
+    assert_json_snapshot!(upstream(&plain, Protocol::Vertex, "m"), @r#"
+    {
+      "instances": [
+        {
+          "content": "a"
+        }
+      ],
+      "parameters": {
+        "autoTruncate": false
+      }
+    }
+    "#);
+}
+
+#[test]
+fn bedrock_titan_request() {
+    const TITAN: &str = "amazon.titan-embed-text-v2:0";
+    assert_eq!(
+        path(Protocol::Bedrock, TITAN),
+        "/model/amazon.titan-embed-text-v2%3A0/invoke"
+    );
+    let r =
+        req(json!({"model": "amazon/titan-embed-text-v2", "input": "hello", "dimensions": 512}));
+    assert_json_snapshot!(upstream(&r, Protocol::Bedrock, TITAN), @r#"
+    {
+      "dimensions": 512,
+      "inputText": "hello",
+      "normalize": true
+    }
+    "#);
+    let one = req(json!({"model": "m", "input": ["hello"]}));
+    assert_json_snapshot!(upstream(&one, Protocol::Bedrock, TITAN), @r#"
+    {
+      "inputText": "hello",
+      "normalize": true
+    }
+    "#);
+    // Titan V1 takes only the text.
+    assert_json_snapshot!(upstream(&one, Protocol::Bedrock, "amazon.titan-embed-text-v1"), @r#"
+    {
+      "inputText": "hello"
+    }
+    "#);
+
+    let errors: Vec<String> = [
+        (json!({"model": "m", "input": ["a", "b"]}), TITAN),
+        (
+            json!({"model": "m", "input": "a", "dimensions": 300}),
+            TITAN,
+        ),
+        (
+            json!({"model": "m", "input": "a", "dimensions": 256}),
+            "amazon.titan-embed-text-v1",
+        ),
+        (
+            json!({"model": "m", "input": "a"}),
+            "amazon.nova-2-multimodal-embeddings-v1:0",
+        ),
+    ]
+    .into_iter()
+    .map(|(body, model)| {
+        let e = request_body(&req(body), Protocol::Bedrock, model).unwrap_err();
+        assert_eq!(e.code, crate::error::ErrorCode::InvalidRequest);
+        e.message.to_string()
+    })
+    .collect();
+    assert_json_snapshot!(errors, @r#"
+    [
+      "Amazon Titan Embeddings takes one input per request: send `input` as a single string",
+      "`dimensions` must be 256, 512 or 1024 for Amazon Titan Text Embeddings V2",
+      "`dimensions` is not supported by this model; Amazon Titan Text Embeddings V2 takes it",
+      "Embeddings with `amazon.nova-2-multimodal-embeddings-v1:0` are not supported over Amazon Bedrock (Amazon Titan Text Embeddings and Cohere Embed are)"
+    ]
+    "#);
+}
+
+#[test]
+fn bedrock_cohere_request() {
+    let r = req(
+        json!({"model": "cohere/embed-v4.0", "input": ["a", "b"], "dimensions": 256,
+        "input_type": "search_query"}),
+    );
+    assert_json_snapshot!(upstream(&r, Protocol::Bedrock, "cohere.embed-v4:0"), @r#"
+    {
+      "embedding_types": [
+        "float"
+      ],
+      "input_type": "search_query",
+      "output_dimension": 256,
+      "texts": [
+        "a",
+        "b"
+      ]
+    }
+    "#);
+    assert_eq!(
+        path(Protocol::Bedrock, "us.cohere.embed-v4:0"),
+        "/model/us.cohere.embed-v4%3A0/invoke"
+    );
+    let v3 = req(json!({"model": "m", "input": "a", "input_type": "nonsense"}));
+    assert_json_snapshot!(upstream(&v3, Protocol::Bedrock, "cohere.embed-english-v3"), @r#"
+    {
+      "embedding_types": [
+        "float"
+      ],
+      "input_type": "search_document",
+      "texts": [
+        "a"
+      ]
+    }
+    "#);
+    let dims = req(json!({"model": "m", "input": "a", "dimensions": 256}));
+    assert!(request_body(&dims, Protocol::Bedrock, "cohere.embed-multilingual-v3").is_err());
+}
+
+#[test]
 fn token_ids_only_go_to_openai_compatible_upstreams() {
     let ids = req(json!({"model": "m", "input": [1, 2]}));
     for (protocol, name) in [
         (Protocol::Gemini, "Google AI Studio"),
         (Protocol::Cohere, "Cohere"),
+        (Protocol::Vertex, "Google Vertex AI"),
+        (Protocol::Bedrock, "Amazon Bedrock"),
     ] {
         let e = request_body(&ids, protocol, "m").unwrap_err();
         assert_eq!(e.code, crate::error::ErrorCode::InvalidRequest);
@@ -238,6 +391,44 @@ fn parses_each_protocols_answer_in_input_order() {
 }
 
 #[test]
+fn parses_vertex_and_bedrock_answers() {
+    let r = req(json!({"model": "m", "input": ["abcdefgh", "abcd"]}));
+    let vertex = json!({"predictions": [
+        {"embeddings": {"values": [0.1, 0.2], "statistics": {"token_count": 6, "truncated": false}}},
+        {"embeddings": {"values": [0.3, 0.4], "statistics": {"token_count": 3.0, "truncated": false}}}
+    ], "metadata": {"billableCharacterCount": 12}});
+    let got = parse_response(Protocol::Vertex, vertex.to_string().as_bytes(), &r).unwrap();
+    assert_eq!(got.vectors, [vec![0.1, 0.2], vec![0.3, 0.4]]);
+    assert_eq!(got.usage.prompt_tokens, 9);
+    // Without statistics, the estimate stands in.
+    let bare = json!({"predictions": [{"embeddings": {"values": [0.1]}},
+        {"embeddings": {"values": [0.2]}}]});
+    let got = parse_response(Protocol::Vertex, bare.to_string().as_bytes(), &r).unwrap();
+    assert_eq!(got.usage.prompt_tokens, r.prompt_estimate());
+
+    // Cohere on Bedrock, by type or bare; its count is in a header only.
+    for cohere in [
+        json!({"id": "b-1", "embeddings": {"float": [[0.5], [0.6]]}, "texts": ["abcdefgh", "abcd"],
+            "response_type": "embeddings_by_type"}),
+        json!({"id": "b-1", "embeddings": [[0.5], [0.6]], "texts": ["abcdefgh", "abcd"],
+            "response_type": "embeddings_floats"}),
+    ] {
+        let got = parse_response(Protocol::Bedrock, cohere.to_string().as_bytes(), &r).unwrap();
+        assert_eq!(got.vectors, [vec![0.5], vec![0.6]]);
+        assert_eq!(got.usage.prompt_tokens, r.prompt_estimate());
+        assert_eq!(got.upstream_id.as_deref(), Some("b-1"));
+    }
+
+    let one = req(json!({"model": "m", "input": "hello"}));
+    let titan = json!({"embedding": [0.25, -0.75], "embeddingsByType": {"float": [0.25, -0.75]},
+        "inputTextTokenCount": 2});
+    let got = parse_response(Protocol::Bedrock, titan.to_string().as_bytes(), &one).unwrap();
+    assert_eq!(got.vectors, [vec![0.25, -0.75]]);
+    assert_eq!(got.usage.prompt_tokens, 2);
+    assert_eq!(got.upstream_id, None);
+}
+
+#[test]
 fn unreadable_or_short_answers_are_upstream_errors() {
     let r = req(json!({"model": "m", "input": ["a", "b"]}));
     let short = json!({"data": [{"index": 0, "embedding": [0.1]}]});
@@ -251,6 +442,20 @@ fn unreadable_or_short_answers_are_upstream_errors() {
         ),
         (Protocol::Gemini, json!({"embeddings": []}).to_string()),
         (Protocol::Cohere, json!({"embeddings": {}}).to_string()),
+        (
+            Protocol::Vertex,
+            json!({"predictions": [{"embeddings": {"values": [0.1]}}]}).to_string(),
+        ),
+        (
+            Protocol::Vertex,
+            json!({"predictions": [{}, {}]}).to_string(),
+        ),
+        (Protocol::Bedrock, json!({"embedding": [0.1]}).to_string()),
+        (
+            Protocol::Bedrock,
+            json!({"embeddings": {"float": [[0.1], ["x"]]}}).to_string(),
+        ),
+        (Protocol::Bedrock, "[]".to_owned()),
     ] {
         let e = parse_response(protocol, body.as_bytes(), &r).unwrap_err();
         assert_eq!(e.code, crate::error::ErrorCode::UpstreamError, "{body}");
@@ -286,6 +491,34 @@ fn upstream_errors_use_each_protocols_mapper() {
     );
     assert_eq!(e.code, crate::error::ErrorCode::RateLimited);
     assert_eq!(e.retry_after, Some(3));
+    let e = upstream_error(
+        Protocol::Vertex,
+        400,
+        br#"{"error": {"code": 400, "message": "bad instance", "status": "INVALID_ARGUMENT"}}"#,
+        "Google Vertex AI",
+        None,
+    );
+    assert_eq!(e.code, crate::error::ErrorCode::InvalidRequest);
+    assert_eq!(e.metadata.as_ref().unwrap()["raw"], "bad instance");
+    // Bedrock: the type from the header decides (a quota is a rate limit), and a too-long input
+    // is a context-length error.
+    let e = upstream_error_typed(
+        Protocol::Bedrock,
+        400,
+        Some("ServiceQuotaExceededException:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+        br#"{"message": "quota"}"#,
+        "Amazon Bedrock",
+        None,
+    );
+    assert_eq!(e.code, crate::error::ErrorCode::RateLimited);
+    let e = upstream_error(
+        Protocol::Bedrock,
+        400,
+        br#"{"message": "400 Bad Request: Too many input tokens. Max input tokens: 8192, request input token count: 9000 "}"#,
+        "Amazon Bedrock",
+        None,
+    );
+    assert_eq!(e.code, crate::error::ErrorCode::ContextLengthExceeded);
 }
 
 fn charge() -> Charge {

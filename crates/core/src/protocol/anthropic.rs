@@ -59,7 +59,7 @@ const REASONING_FORMAT: &str = "anthropic-claude-v1";
 const MIN_THINKING_BUDGET: u64 = 1024;
 
 /// Anthropic rejects `top_p` below this while thinking.
-const MIN_THINKING_TOP_P: f64 = 0.95;
+pub(super) const MIN_THINKING_TOP_P: f64 = 0.95;
 
 /// What `json_object` turns into (see the module docs).
 const JSON_OBJECT_INSTRUCTION: &str =
@@ -79,9 +79,34 @@ pub fn request_body(
     upstream_model: &str,
     default_max_tokens: u64,
 ) -> Result<Vec<u8>, ApiError> {
-    let src = req.body();
     let mut body = Map::new();
     body.insert("model".into(), json!(upstream_model));
+    fill_body(req, default_max_tokens, &mut body)?;
+    Ok(serde_json::to_vec(&Value::Object(body)).unwrap_or_default())
+}
+
+/// The body for Claude on Vertex AI (`rawPredict`/`streamRawPredict`): the same Messages body
+/// without `model` (the URL names it) and with Vertex's `anthropic_version` field.
+pub fn vertex_request_body(
+    req: &ChatRequest,
+    default_max_tokens: u64,
+) -> Result<Vec<u8>, ApiError> {
+    let mut body = Map::new();
+    body.insert("anthropic_version".into(), json!(VERTEX_ANTHROPIC_VERSION));
+    fill_body(req, default_max_tokens, &mut body)?;
+    Ok(serde_json::to_vec(&Value::Object(body)).unwrap_or_default())
+}
+
+/// The Messages API version Vertex AI expects in the body.
+pub const VERTEX_ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
+
+/// Everything of the Messages body but its model (see [`request_body`]).
+fn fill_body(
+    req: &ChatRequest,
+    default_max_tokens: u64,
+    body: &mut Map<String, Value>,
+) -> Result<(), ApiError> {
+    let src = req.body();
 
     let messages = src
         .get("messages")
@@ -191,12 +216,12 @@ pub fn request_body(
     if req.stream() {
         body.insert("stream".into(), json!(true));
     }
-    Ok(serde_json::to_vec(&Value::Object(body)).unwrap_or_default())
+    Ok(())
 }
 
 /// How much thinking the client asked for.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum ThinkingAsk {
+pub(super) enum ThinkingAsk {
     /// `reasoning.max_tokens`.
     Tokens(u64),
     /// An effort, as a share of `max_tokens`.
@@ -204,7 +229,7 @@ enum ThinkingAsk {
 }
 
 /// Reads `reasoning`, `reasoning_effort` and the deprecated `include_reasoning`.
-fn reasoning_ask(src: &Map<String, Value>) -> Option<ThinkingAsk> {
+pub(super) fn reasoning_ask(src: &Map<String, Value>) -> Option<ThinkingAsk> {
     let reasoning = src.get("reasoning").filter(|r| r.is_object());
     let field = |name: &str| reasoning.and_then(|r| r.get(name)).filter(|v| !v.is_null());
     if field("enabled").and_then(Value::as_bool) == Some(false) {
@@ -240,7 +265,7 @@ fn effort_share(effort: &str) -> f64 {
 
 /// The thinking budget and the `max_tokens` to send with it, or `None` when the endpoint cannot
 /// emit enough tokens to think at all.
-fn plan_thinking(ask: ThinkingAsk, max_tokens: u64, ceiling: u64) -> Option<(u64, u64)> {
+pub(super) fn plan_thinking(ask: ThinkingAsk, max_tokens: u64, ceiling: u64) -> Option<(u64, u64)> {
     let budget = match ask {
         ThinkingAsk::Tokens(n) => n,
         ThinkingAsk::Share(share) => (max_tokens as f64 * share) as u64,
@@ -264,7 +289,7 @@ fn plan_thinking(ask: ThinkingAsk, max_tokens: u64, ceiling: u64) -> Option<(u64
 }
 
 /// Whether the client asked for reasoning to be left out of what it receives.
-fn excludes_reasoning(req: &ChatRequest) -> bool {
+pub(super) fn excludes_reasoning(req: &ChatRequest) -> bool {
     let src = req.body();
     src.get("reasoning")
         .and_then(|r| r.get("exclude"))
@@ -487,7 +512,7 @@ fn assistant_blocks(i: usize, message: &Value) -> Result<Vec<Value>, ApiError> {
 /// other formats (another provider's reasoning) cannot be verified by Anthropic and are left out, as
 /// is text without a signature. Consecutive text items with one `index` are merged, for clients that
 /// pass streamed fragments back as they came.
-fn thinking_blocks(details: Option<&Value>) -> Vec<Value> {
+pub(super) fn thinking_blocks(details: Option<&Value>) -> Vec<Value> {
     let mut blocks: Vec<Value> = Vec::new();
     let mut last_index: Option<u64> = None;
     for detail in details.and_then(Value::as_array).into_iter().flatten() {

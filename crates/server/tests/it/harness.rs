@@ -37,6 +37,28 @@ pub struct Options {
     /// Also enable Google AI Studio, Cohere and Azure (Azure serves `openai/gpt-4o-mini` too, so
     /// tests that expect OpenAI for it leave this off).
     pub native: bool,
+    /// Also enable Google Vertex AI (a service account whose tokens come from the simulator) and
+    /// Amazon Bedrock (SigV4 with the simulator's test keys). Both serve Claude and open models
+    /// too, so tests that expect another provider for those leave this off.
+    pub cloud: bool,
+}
+
+/// The simulator's one AWS credential (see the simulator's Bedrock module).
+pub const SIM_AWS_ACCESS_KEY_ID: &str = "AKIDSWITCHYARDTEST";
+pub const SIM_AWS_SECRET: &str = "switchyard/test/secret/key/EXAMPLE";
+
+/// The test service account, with its token endpoint moved to the simulator; returns its path.
+pub fn service_account_file(sim: &str, upstream: &str) -> String {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/vertex-service-account.json"
+    );
+    let mut account: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    account["token_uri"] = json!(format!("{sim}/{upstream}/token"));
+    let path = std::path::Path::new(&temp_db()).with_extension("sa.json");
+    std::fs::write(&path, account.to_string()).unwrap();
+    path.to_str().unwrap().to_owned()
 }
 
 /// The `[byok] encryption_key` of harnesses started with `byok: true`.
@@ -53,6 +75,7 @@ impl Default for Options {
             // scripts/test.sh runs this whole suite a second time on PostgreSQL.
             postgres: std::env::var("SWITCHYARD_IT_DATABASE").is_ok_and(|v| v == "postgres"),
             native: false,
+            cloud: false,
         }
     }
 }
@@ -119,6 +142,14 @@ impl Harness {
         for (slug, path) in providers {
             text.push_str(&format!(
                 "[providers.{slug}]\nbase_url = \"http://{sim_addr}/{slug}{path}\"\napi_key = \"sim-key\"\n"
+            ));
+        }
+        if options.cloud {
+            let sa = service_account_file(&format!("http://{sim_addr}"), "google-vertex");
+            text.push_str(&format!(
+                "[providers.google-vertex]\nbase_url = \"http://{sim_addr}/google-vertex/v1\"\ncredentials_file = \"{sa}\"\n\
+                 [providers.amazon-bedrock]\nbase_url = \"http://{sim_addr}/amazon-bedrock\"\n\
+                 access_key_id = \"{SIM_AWS_ACCESS_KEY_ID}\"\nsecret_access_key = \"{SIM_AWS_SECRET}\"\n"
             ));
         }
         if options.byok {

@@ -5,6 +5,7 @@ mod activity;
 mod anthropic;
 mod byok;
 mod chat;
+mod cloud;
 mod concurrency;
 mod discovery;
 mod embeddings;

@@ -7,11 +7,11 @@ use serde_json::{json, Value};
 
 /// A protocol under test: the model, the provider that must serve it, and its prices in
 /// nano-dollars per token (prompt, completion).
-struct Case {
-    model: &'static str,
-    provider: &'static str,
-    display: &'static str,
-    prices: (u64, u64),
+pub(crate) struct Case {
+    pub(crate) model: &'static str,
+    pub(crate) provider: &'static str,
+    pub(crate) display: &'static str,
+    pub(crate) prices: (u64, u64),
 }
 
 const CASES: [Case; 3] = [
@@ -67,7 +67,7 @@ fn check_cost(case: &Case, usage: &Value) {
     assert_eq!(got, want, "{} via {}: {usage}", case.model, case.provider);
 }
 
-fn data(text: &str) -> Vec<Value> {
+pub(crate) fn data(text: &str) -> Vec<Value> {
     text.lines()
         .filter_map(|l| l.strip_prefix("data:"))
         .map(str::trim)
@@ -84,6 +84,13 @@ async fn tools_over_two_turns_and_exact_costs_for_each_native_protocol() {
     })
     .await;
     for case in &CASES {
+        tools_over_two_turns(&h, case).await;
+    }
+}
+
+/// Parallel tool calls, then the results back and a text answer; costs exact both times.
+pub(crate) async fn tools_over_two_turns(h: &Harness, case: &Case) {
+    {
         let first = user("Use get_weather and get_time for Paris");
         let response = h
             .chat(request(case, json!({"tools": tools(), "messages": first})))
@@ -139,6 +146,14 @@ async fn streamed_text_and_parallel_tool_calls_for_each_native_protocol() {
     })
     .await;
     for case in &CASES {
+        streamed_text_and_tool_calls(&h, case).await;
+    }
+}
+
+/// A streamed story with its usage chunk priced exactly, then streamed parallel tool calls
+/// whose argument pieces join into whole JSON.
+pub(crate) async fn streamed_text_and_tool_calls(h: &Harness, case: &Case) {
+    {
         let response = h
             .chat(request(
                 case,

@@ -33,6 +33,10 @@
 //! send), any non-empty value; `anthropic-version` must be present. Faults from the control API
 //! apply as for every protocol; a status fault answers in Anthropic's error envelope with the
 //! `error.type` Anthropic uses for that status.
+//!
+//! The answering itself ([`create`], [`count`]) takes an admitted request and its parsed body,
+//! so Claude on Vertex AI (`crate::vertex`) reuses it with its own URL, credentials and body
+//! rules; there message ids start `msg_vrtx_01` as Vertex's do.
 
 mod answer;
 mod request;
@@ -49,7 +53,7 @@ use serde_json::Value;
 
 use crate::control::{Sim, Upstream};
 use crate::exchange::{
-    self, json_body, new_request_id, pace_whole, request_id_header, stream_response, Wire,
+    self, json_body, new_request_id, pace_whole, request_id_header, stream_response, Admitted, Wire,
 };
 use crate::generate::{hex, request_hash};
 use request::{Mode, Prompt, Ttl};
@@ -204,6 +208,11 @@ fn error(status: StatusCode, message: &str) -> Response {
     }
 }
 
+/// A 400 `invalid_request_error` in Anthropic's envelope (for wires reusing this module).
+pub(crate) fn invalid_request(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, message)
+}
+
 /// A 400 `invalid_request_error`; the message starts with the path of the field to fix
 /// (`messages.0.content.1.source`), as Anthropic's do.
 #[derive(Debug)]
@@ -219,6 +228,12 @@ impl IntoResponse for Invalid {
 fn body_json(body: &[u8]) -> Result<Value, Invalid> {
     serde_json::from_slice(body)
         .map_err(|e| Invalid(format!("The request body is not valid JSON: {e}")))
+}
+
+/// The request body as JSON, or the message of Anthropic's 400 for a body that is not (see
+/// [`invalid_request`]).
+pub(crate) fn parse_body(body: &[u8]) -> Result<Value, String> {
+    body_json(body).map_err(|invalid| invalid.0)
 }
 
 /// What the prompt costs after the upstream's prompt cache has been consulted and updated.
@@ -264,12 +279,23 @@ fn input_usage(prompt: &Prompt, upstream: &Upstream) -> InputUsage {
     usage
 }
 
-/// `msg_01` + a prefix of the request hash + a process-wide counter, so a replayed request
-/// still gets a distinct id.
-fn message_id(hash: &[u8; 32]) -> String {
+/// Who serves the Messages API: Anthropic itself, or Claude on Vertex AI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Host {
+    Anthropic,
+    Vertex,
+}
+
+/// `msg_01` (`msg_vrtx_01` on Vertex AI) + a prefix of the request hash + a process-wide
+/// counter, so a replayed request still gets a distinct id.
+fn message_id(hash: &[u8; 32], host: Host) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
+    let prefix = match host {
+        Host::Anthropic => "msg_01",
+        Host::Vertex => "msg_vrtx_01",
+    };
     format!(
-        "msg_01{}{:012x}",
+        "{prefix}{}{:012x}",
         hex(&hash[..5]),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
@@ -289,17 +315,23 @@ pub async fn messages(
         Ok(value) => value,
         Err(invalid) => return invalid.into_response(),
     };
-    let parsed = match request::MessagesRequest::parse(&value, Mode::Create) {
+    create(&admitted, &value, Host::Anthropic).await
+}
+
+/// Answers an admitted Messages request whose body is `value` (which names the model): one
+/// message, or its SSE stream when the body says `stream: true`.
+pub(crate) async fn create(admitted: &Admitted, value: &Value, host: Host) -> Response {
+    let parsed = match request::MessagesRequest::parse(value, Mode::Create) {
         Ok(parsed) => parsed,
         Err(invalid) => return invalid.into_response(),
     };
     admitted.upstream.note_model(parsed.model);
 
-    let hash = request_hash(&value, NON_SEMANTIC_KEYS);
+    let hash = request_hash(value, NON_SEMANTIC_KEYS);
     let answer = answer::generate(&parsed, &admitted.behaviour, &hash);
     let input = input_usage(&parsed.prompt(), &admitted.upstream);
     let usage = answer::Usage::new(input, answer.output_tokens);
-    let id = message_id(&hash);
+    let id = message_id(&hash, host);
 
     if parsed.stream {
         let events = stream::MessageStream::new(id, parsed.model.to_owned(), answer, usage);
@@ -327,7 +359,12 @@ pub async fn count_tokens(
         Ok(value) => value,
         Err(invalid) => return invalid.into_response(),
     };
-    let parsed = match request::MessagesRequest::parse(&value, Mode::CountTokens) {
+    count(&admitted, &value)
+}
+
+/// Answers an admitted count_tokens request whose body is `value`.
+pub(crate) fn count(admitted: &Admitted, value: &Value) -> Response {
+    let parsed = match request::MessagesRequest::parse(value, Mode::CountTokens) {
         Ok(parsed) => parsed,
         Err(invalid) => return invalid.into_response(),
     };

@@ -1,6 +1,7 @@
 //! `embedContent` and `batchEmbedContents`: deterministic unit vectors, one per content, seeded
 //! by the content's text, `taskType` and `title`, of `outputDimensionality` values (768 when
-//! absent). Only text parts are embedded, as Gemini documents.
+//! absent). Only text parts are embedded, as Gemini documents. Vertex AI's embeddings
+//! (`vertex_embed`) use the same vectors.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -166,7 +167,7 @@ fn embed_one(
 }
 
 /// A unit-length vector that depends only on `seed` and the dimension count.
-fn vector(seed: &[&[u8]], dimensions: u64) -> Vec<f32> {
+pub(super) fn vector(seed: &[&[u8]], dimensions: u64) -> Vec<f32> {
     let mut rng = Rng::from_hash(&bytes_hash(seed));
     let raw: Vec<f64> = (0..dimensions).map(|_| rng.unit() * 2.0 - 1.0).collect();
     let norm = raw.iter().map(|x| x * x).sum::<f64>().sqrt();

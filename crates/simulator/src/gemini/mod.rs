@@ -2,16 +2,20 @@
 //! `POST /{upstream}/v1beta/models/{model}:{method}` (also under `/v1/`) for `generateContent`,
 //! `streamGenerateContent`, `countTokens`, `embedContent` and `batchEmbedContents`; and the
 //! Vertex AI shape `POST /{upstream}/{v1|v1beta1}/projects/{project}/locations/{location}/
-//! publishers/google/models/{model}:{method}` for `generateContent`, `streamGenerateContent`
-//! and `countTokens`. Errors use Google's envelope `{"error": {"code", "message", "status",
-//! "details"}}`.
+//! publishers/google/models/{model}:{method}` for `generateContent`, `streamGenerateContent`,
+//! `countTokens`, and the embeddings `predict`, `embedContent` and `batchEmbedContents` in
+//! Vertex AI's request shapes (see `vertex_embed`). Any location is accepted (`us-central1`,
+//! `europe-west1`, `global`, `us`, `eu`, ...); the request log shows which one was called.
+//! Errors use Google's envelope `{"error": {"code", "message", "status", "details"}}`.
 //!
 //! Credentials: the Gemini API wants an API key, in `x-goog-api-key` or `?key=` (any non-empty
 //! value); without one it answers 403 `PERMISSION_DENIED` ("Method doesn't allow unregistered
 //! callers ..."), and a bearer token alone gets 401 `UNAUTHENTICATED` (the simulator takes no
 //! OAuth tokens there). Vertex AI wants `Authorization: Bearer <token>` (or an API key, as in
 //! express mode); without one it answers 401 `UNAUTHENTICATED` with an `ErrorInfo` of reason
-//! `CREDENTIALS_MISSING`. Rejected requests draw no fault.
+//! `CREDENTIALS_MISSING`. Once the upstream's token endpoint has issued access tokens, the
+//! bearer must be one of them and unexpired (see `crate::vertex`); an API key still passes.
+//! Rejected requests draw no fault.
 //!
 //! What the simulated model does:
 //! - **Text**: `output_tokens` (behaviour) vocabulary words per candidate, cut at
@@ -61,12 +65,14 @@ mod embed;
 mod request;
 mod schema;
 mod stream;
+mod vertex_embed;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -132,7 +138,7 @@ struct ErrorDetail<'a> {
 }
 
 /// `{"error": {"code", "message", "status", "details"}}`.
-fn error(status: StatusCode, message: &str, details: Vec<Value>) -> Response {
+pub(crate) fn error(status: StatusCode, message: &str, details: Vec<Value>) -> Response {
     let body = ErrorBody {
         error: ErrorDetail {
             code: status.as_u16(),
@@ -174,7 +180,11 @@ fn too_large() -> Response {
 }
 
 /// A `{"status": ...}` fault in Google's words for that status.
-fn fault_error(status: u16, retry_after_s: Option<f64>, message: Option<&str>) -> Response {
+pub(crate) fn fault_error(
+    status: u16,
+    retry_after_s: Option<f64>,
+    message: Option<&str>,
+) -> Response {
     let default = match status {
         400 => "Request contains an invalid argument.",
         401 => "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
@@ -334,6 +344,8 @@ enum Method {
     CountTokens,
     Embed,
     BatchEmbed,
+    /// Vertex AI's text embeddings.
+    Predict,
 }
 
 impl Method {
@@ -344,13 +356,22 @@ impl Method {
             "countTokens" => Method::CountTokens,
             "embedContent" => Method::Embed,
             "batchEmbedContents" => Method::BatchEmbed,
+            "predict" => Method::Predict,
             _ => return None,
         };
-        let vertex_has = matches!(
-            method,
-            Method::Generate | Method::Stream | Method::CountTokens
-        );
-        (surface == Surface::GeminiApi || vertex_has).then_some(method)
+        (surface == Surface::VertexAi || method != Method::Predict).then_some(method)
+    }
+
+    /// The RPC Vertex AI names in its errors' `ErrorInfo`.
+    fn rpc(self) -> &'static str {
+        match self {
+            Method::Generate => "google.cloud.aiplatform.v1.PredictionService.GenerateContent",
+            Method::Stream => "google.cloud.aiplatform.v1.PredictionService.StreamGenerateContent",
+            Method::CountTokens => "google.cloud.aiplatform.v1.LlmUtilityService.CountTokens",
+            Method::Embed => "google.cloud.aiplatform.v1.PredictionService.EmbedContent",
+            Method::BatchEmbed => "google.cloud.aiplatform.v1.PredictionService.BatchEmbedContents",
+            Method::Predict => "google.cloud.aiplatform.v1.PredictionService.Predict",
+        }
     }
 }
 
@@ -413,10 +434,17 @@ async fn serve(
         return error(StatusCode::NOT_FOUND, &message, Vec::new());
     };
     let query = Query::parse(request.uri().query());
+    // Vertex AI: once the upstream issued tokens, the bearer must be one of them.
+    let token = |parts: &Parts, up: &Upstream| crate::vertex::check_bearer(parts, up, method.rpc());
     let admitted = match (query.key, surface) {
-        (true, _) => exchange::admit::<QueryKey>(sim, upstream, request).await,
+        (true, Surface::GeminiApi) => exchange::admit::<QueryKey>(sim, upstream, request).await,
+        (true, Surface::VertexAi) => {
+            exchange::admit_checked::<QueryKey>(sim, upstream, request, token).await
+        }
         (false, Surface::GeminiApi) => exchange::admit::<Gemini>(sim, upstream, request).await,
-        (false, Surface::VertexAi) => exchange::admit::<Vertex>(sim, upstream, request).await,
+        (false, Surface::VertexAi) => {
+            exchange::admit_checked::<Vertex>(sim, upstream, request, token).await
+        }
     };
     let admitted = match admitted {
         Ok(admitted) => admitted,
@@ -440,11 +468,25 @@ async fn serve(
             generate(&admitted, &value, model, vertex, Some(framing)).await
         }
         Method::CountTokens => count_tokens(&admitted, &value, model),
+        Method::Embed if vertex => vertex_embed::embed_content(&value, model).map(|out| {
+            admitted.upstream.note_model(model);
+            json_ok(serde_json::to_vec(&out), admitted.body_fault)
+        }),
+        Method::BatchEmbed if vertex => {
+            vertex_embed::batch_embed_contents(&value, model).map(|out| {
+                admitted.upstream.note_model(model);
+                json_ok(serde_json::to_vec(&out), admitted.body_fault)
+            })
+        }
         Method::Embed => embed::embed_content(&value, model).map(|out| {
             admitted.upstream.note_model(model);
             json_ok(serde_json::to_vec(&out), admitted.body_fault)
         }),
         Method::BatchEmbed => embed::batch_embed_contents(&value, model).map(|out| {
+            admitted.upstream.note_model(model);
+            json_ok(serde_json::to_vec(&out), admitted.body_fault)
+        }),
+        Method::Predict => vertex_embed::predict(&value, model).map(|out| {
             admitted.upstream.note_model(model);
             json_ok(serde_json::to_vec(&out), admitted.body_fault)
         }),
@@ -653,9 +695,17 @@ mod tests {
         let q = Query::parse(Some("key="));
         assert!(!q.sse && !q.key);
         assert_eq!(
-            Method::parse("embedContent", Surface::VertexAi),
+            Method::parse("predict", Surface::GeminiApi),
             None,
-            "Vertex embeds with :predict"
+            "only Vertex AI has :predict"
+        );
+        assert_eq!(
+            Method::parse("predict", Surface::VertexAi),
+            Some(Method::Predict)
+        );
+        assert_eq!(
+            Method::parse("embedContent", Surface::VertexAi),
+            Some(Method::Embed)
         );
         assert_eq!(
             Method::parse("countTokens", Surface::VertexAi),

@@ -1,7 +1,7 @@
 //! `POST /{upstream}/v1/chat/completions`: validation, prompt token counting, the simulated
 //! answer (text, JSON for `response_format`, or tool calls), and its non-streaming and SSE forms.
 //! Azure OpenAI's chat completions are served by the same code with Azure's additions (see
-//! [`super::azure`]).
+//! [`super::azure`]), and Vertex AI's OpenAI-compatible endpoint by the same code unchanged.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,7 +44,7 @@ pub async fn chat_completions(
 /// Answers an admitted chat request: as OpenAI does, or with `azure` (the deployment's model)
 /// as Azure OpenAI does — `model` optional in the body, the deployment's model in the answer,
 /// content-filter annotations, and the content-filter triggers of [`super::azure`].
-pub(super) async fn respond<W: Wire>(admitted: Admitted, azure: Option<&str>) -> Response {
+pub(crate) async fn respond<W: Wire>(admitted: Admitted, azure: Option<&str>) -> Response {
     let Some(value) = admitted.json() else {
         return not_json();
     };

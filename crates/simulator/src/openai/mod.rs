@@ -1,6 +1,8 @@
 //! The OpenAI protocol: `/v1/chat/completions`, `/v1/embeddings` and `/v1/models`, with
 //! OpenAI's own error envelope, auth rule and the way each fault shows on this wire; and Azure
 //! OpenAI's deployment routes, served by the same code with Azure's differences ([`azure`]).
+//! Vertex AI's OpenAI-compatible chat endpoint answers through [`respond_chat`] too (see
+//! `crate::vertex`).
 
 pub mod azure;
 mod chat;
@@ -18,6 +20,7 @@ use crate::control::Sim;
 use crate::exchange::{self, Admitted, BodyFault, Wire};
 
 pub use chat::chat_completions;
+pub(crate) use chat::respond as respond_chat;
 pub use embeddings::embeddings;
 
 /// `created` for entries of the models list (the simulator has no real release dates).
