@@ -35,7 +35,11 @@ with open(os.path.join(CATALOG, "providers.json")) as _f:
     CATALOG_PROVIDERS = json.load(_f)["providers"]
 # Every provider the simulator can stand in for (it speaks OpenAI's and Anthropic's protocols), so
 # that part of the catalog is enabled; the others stay disabled (no key).
-SIMULATED = ("openai", "anthropic", "gemini", "cohere", "azure")
+SIMULATED = ("openai", "anthropic", "gemini", "cohere", "azure", "vertex", "bedrock")
+# The test service account (its token endpoint is moved to the simulator) and the simulator's one
+# AWS credential.
+SERVICE_ACCOUNT = os.path.join(REPO, "tests", "fixtures", "vertex-service-account.json")
+SIM_AWS = ("AKIDSWITCHYARDTEST", "switchyard/test/secret/key/EXAMPLE")
 PROVIDERS = [p["slug"] for p in CATALOG_PROVIDERS if p["protocol"] in SIMULATED]
 # Native upstreams keep their real base URL's path (`/v1beta`, `/v2`, `/openai`); the simulator
 # serves every OpenAI-compatible one under `/v1`.
@@ -90,8 +94,20 @@ def main():
     with open(config, "w") as f:
         f.write(f'database = "sqlite://{tmp}/switchyard.db"\n')
         for slug in PROVIDERS:
-            f.write(f'[providers."{slug}"]\nbase_url = "{sim}/{slug}{BASE_PATHS[slug].rstrip("/")}"\n'
-                    'api_key = "env:SIM_KEY"\n')
+            f.write(f'[providers."{slug}"]\nbase_url = "{sim}/{slug}{BASE_PATHS[slug].rstrip("/")}"\n')
+            protocol = next(p["protocol"] for p in CATALOG_PROVIDERS if p["slug"] == slug)
+            if protocol == "vertex":
+                with open(SERVICE_ACCOUNT) as sa:
+                    account = json.load(sa)
+                account["token_uri"] = f"{sim}/{slug}/token"
+                sa_path = os.path.join(tmp, f"{slug}-service-account.json")
+                with open(sa_path, "w") as sa:
+                    json.dump(account, sa)
+                f.write(f'credentials_file = "{sa_path}"\n')
+            elif protocol == "bedrock":
+                f.write(f'access_key_id = "{SIM_AWS[0]}"\nsecret_access_key = "{SIM_AWS[1]}"\n')
+            else:
+                f.write('api_key = "env:SIM_KEY"\n')
     os.environ["SIM_KEY"] = "sim-secret"
     account = cli("accounts", "create", "--name", "sdk", "--config", config)["id"]
     cli("credits", "grant", "--account", account, "--amount", "5", "--config", config)
@@ -126,9 +142,13 @@ def main():
           lambda: _assert(gemini_check.returncode == 0, gemini_check.stdout + gemini_check.stderr))
     # ... and Cohere's SDK on its v2 API, the openai SDK's AzureOpenAI client on Azure's routes, and
     # boto3's bedrock-runtime client on Bedrock's.
-    for script, what in (("check_cohere.py", "cohere"), ("check_azure.py", "AzureOpenAI"), ("check_bedrock.py", "boto3")):
+    # ... and google-auth, google-genai, AnthropicVertex and the openai SDK on Vertex AI's routes.
+    for script, what, args in (("check_cohere.py", "cohere", []), ("check_azure.py", "AzureOpenAI", []),
+                               ("check_bedrock.py", "boto3", []),
+                               ("check_vertex.py", "Vertex AI", [SERVICE_ACCOUNT])):
         run = subprocess.run(
-            [sys.executable, os.path.join(HERE, "..", "..", "crates", "simulator", "tests", "sdk", script), sim],
+            [sys.executable, os.path.join(HERE, "..", "..", "crates", "simulator", "tests", "sdk", script), sim,
+             *args],
             capture_output=True, text=True,
         )
         print(f"simulator {what} check: " + (run.stdout.strip().splitlines() or ["printed nothing"])[-1])
@@ -313,39 +333,41 @@ def anthropic_checks(gateway, oa, key):
     ac = anthropic.Anthropic(api_key=key, base_url=f"{gateway}/api", max_retries=0)
     user = {"role": "user", "content": "Say hello"}
 
-    for model, upstream in ((HAIKU, "Anthropic"), ("openai/gpt-4o-mini", "OpenAI-protocol")):
-        def plain(model=model):
-            m = ac.messages.create(model=model, max_tokens=64, system="Be brief.", messages=[user])
+    # Claude is also served by Vertex AI and Bedrock: pin each model to the upstream named.
+    for model, upstream, only in ((HAIKU, "Anthropic", "anthropic"), ("openai/gpt-4o-mini", "OpenAI-protocol", "openai")):
+        route = {"provider": {"only": [only]}}
+        def plain(model=model, route=route):
+            m = ac.messages.create(model=model, extra_body=route, max_tokens=64, system="Be brief.", messages=[user])
             _assert(m.type == "message" and m.role == "assistant", m)
             _assert(m.content and m.content[0].type == "text" and m.content[0].text, m.content)
             _assert(m.stop_reason == "end_turn", m.stop_reason)
             _assert(m.usage.output_tokens > 0, m.usage)
             _assert(m.model_extra.get("provider"), m.model_extra)
 
-        def stream(model=model):
-            with ac.messages.stream(model=model, max_tokens=64, messages=[user]) as s:
+        def stream(model=model, route=route):
+            with ac.messages.stream(model=model, extra_body=route, max_tokens=64, messages=[user]) as s:
                 text = "".join(s.text_stream)
                 final = s.get_final_message()
             _assert(text and final.content[0].text == text, (text, final.content))
             _assert(final.stop_reason == "end_turn", final.stop_reason)
 
-        def tools(model=model):
+        def tools(model=model, route=route):
             first = [{"role": "user", "content": "Use get_weather and get_time for Paris"}]
-            m = ac.messages.create(model=model, max_tokens=256, tools=[WEATHER, TIME], messages=first)
+            m = ac.messages.create(model=model, extra_body=route, max_tokens=256, tools=[WEATHER, TIME], messages=first)
             uses = [b for b in m.content if b.type == "tool_use"]
             _assert(m.stop_reason == "tool_use" and uses, m)
             _assert(all(isinstance(u.input, dict) and "city" in u.input for u in uses), uses)
-            with ac.messages.stream(model=model, max_tokens=256, tools=[WEATHER, TIME], messages=first) as s:
+            with ac.messages.stream(model=model, extra_body=route, max_tokens=256, tools=[WEATHER, TIME], messages=first) as s:
                 streamed = s.get_final_message()
             _assert([u.name for u in uses] == [b.name for b in streamed.content if b.type == "tool_use"], streamed)
             second = first + [{"role": "assistant", "content": m.content},
                               {"role": "user", "content": [
                                   {"type": "tool_result", "tool_use_id": u.id, "content": "sunny"} for u in uses]}]
-            again = ac.messages.create(model=model, max_tokens=256, tools=[WEATHER, TIME], messages=second)
+            again = ac.messages.create(model=model, extra_body=route, max_tokens=256, tools=[WEATHER, TIME], messages=second)
             _assert(again.type == "message" and again.content, again)
 
-        def thinking(model=model):
-            kwargs = dict(model=model, max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024})
+        def thinking(model=model, route=route):
+            kwargs = dict(model=model, extra_body=route, max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024})
             m = ac.messages.create(**kwargs, tools=[WEATHER],
                                    messages=[{"role": "user", "content": "Think, then call get_weather for Oslo"}])
             blocks = [b.type for b in m.content]
@@ -399,7 +421,7 @@ def anthropic_checks(gateway, oa, key):
         _assert(all("city" in json.loads(c["arguments"]) for c in calls.values()), calls)
         system = [{"type": "text", "text": "Stable instructions. " * 300, "cache_control": {"type": "ephemeral"}}]
         for _ in range(2):
-            r = oa.chat.completions.create(model=HAIKU, max_tokens=16, messages=[
+            r = oa.chat.completions.create(model=HAIKU, max_tokens=16, extra_body={"provider": {"only": ["anthropic"]}}, messages=[
                 {"role": "system", "content": system}, {"role": "user", "content": "hi"}])
         u = r.usage
         cached = u.prompt_tokens_details.cached_tokens
@@ -416,7 +438,12 @@ def anthropic_checks(gateway, oa, key):
 
 NATIVE = (("google/gemini-2.0-flash-001", "google-ai-studio", (0.1, 0.4)),
           ("cohere/command-a", "cohere", (2.5, 10.0)),
-          ("openai/gpt-4o-mini", "azure", (0.15, 0.6)))
+          ("openai/gpt-4o-mini", "azure", (0.15, 0.6)),
+          ("google/gemini-2.5-flash", "google-vertex", (0.3, 2.5)),
+          ("anthropic/claude-sonnet-4.5", "google-vertex", (3.0, 15.0)),
+          ("meta-llama/llama-3.3-70b-instruct", "google-vertex", (0.72, 0.72)),
+          ("amazon/nova-lite-v1", "amazon-bedrock", (0.06, 0.24)),
+          ("anthropic/claude-3.5-haiku", "amazon-bedrock", (0.8, 4.0)))
 
 
 def native_checks(oa):
@@ -457,6 +484,18 @@ def native_checks(oa):
 
         check(f"openai: {model} via {provider}: tools over two turns, exact cost", whole)
         check(f"openai: {model} via {provider}: streamed parallel tool calls", streamed)
+
+    # Bedrock's embedding models are not in the catalog (OpenRouter lists none); the gateway's
+    # integration tests add one as a private model.
+    for model, provider, price in (("google/gemini-embedding-001", "google-vertex", 0.15),):
+        def embed(model=model, provider=provider, price=price):
+            r = oa.embeddings.create(model=model, input="a text to embed", dimensions=256,
+                                     extra_body={"provider": {"only": [provider]}})
+            _assert(len(r.data) == 1 and len(r.data[0].embedding) == 256, r.data)
+            u = r.usage
+            _assert(u.prompt_tokens > 0 and abs(u.model_extra["cost"] - u.prompt_tokens * price / 1e6) < 1e-12, u)
+
+        check(f"openai: embeddings of {model} via {provider}, exact cost", embed)
 
 
 gateway_sim = []

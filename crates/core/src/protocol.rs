@@ -12,26 +12,10 @@ pub mod gemini;
 pub mod openai;
 pub mod vertex;
 
-use crate::catalog::Protocol;
 use crate::error::{ApiError, ErrorCode};
 use crate::pricing::{Charge, Usage};
 use crate::sse::data_frame;
 use serde_json::{json, Map, Value};
-
-/// Whether this build can translate to `protocol`. Providers speaking others stay in the catalog
-/// but are not routed to (and not listed by the discovery API) until their translator lands.
-pub fn translator_available(protocol: Protocol) -> bool {
-    matches!(
-        protocol,
-        Protocol::OpenAi
-            | Protocol::Anthropic
-            | Protocol::Gemini
-            | Protocol::Cohere
-            | Protocol::Azure
-            | Protocol::Bedrock
-            | Protocol::Vertex
-    )
-}
 
 /// Who served a generation, as the client must see it.
 #[derive(Debug, Clone, Copy)]

@@ -471,7 +471,10 @@ fn reserved_output(request: &ChatRequest, target: &Target) -> u64 {
     let reasoning = ["reasoning", "reasoning_effort", "include_reasoning"]
         .iter()
         .any(|f| request.body().get(*f).is_some_and(|v| !v.is_null()));
-    if reasoning && target.wire.is_anthropic() {
+    // Claude on Bedrock raises `maxTokens` for thinking the same way.
+    let claude = target.wire.is_anthropic()
+        || (target.wire == Wire::Bedrock && target.upstream_model.contains("anthropic."));
+    if reasoning && claude {
         let endpoint_max = target.max_completion_tokens.unwrap_or_else(|| {
             target
                 .context_length

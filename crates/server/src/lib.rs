@@ -50,7 +50,6 @@ use switchyard_core::catalog::Catalog;
 use switchyard_core::error::{ApiError, ErrorCode};
 use switchyard_core::keys as keyfmt;
 use switchyard_core::money::Money;
-use switchyard_core::protocol::translator_available;
 use switchyard_store::{KeyRow, Store, StoreError};
 use tokio::net::TcpListener;
 
@@ -66,7 +65,7 @@ pub struct Limits {
 /// Everything a request handler needs; shared behind an `Arc`.
 pub struct AppState {
     pub store: Store,
-    /// The live catalog: only endpoints of enabled providers whose protocol this build speaks.
+    /// The live catalog: only endpoints of enabled providers.
     pub catalog: Arc<Catalog>,
     pub discovery: discovery::DiscoveryCache,
     /// Enabled providers by slug.
@@ -150,17 +149,9 @@ impl Gateway {
             .build()?;
         let (recorder, writer) = recorder::recorder(store.clone());
         let upstreams = &config.upstreams;
-        for provider in config.catalog.providers() {
-            if upstreams.contains_key(&provider.slug) && !translator_available(provider.protocol) {
-                tracing::warn!(
-                    provider = %provider.slug, protocol = provider.protocol.as_str(),
-                    "provider has credentials but its protocol is not supported yet; it will not be used"
-                );
-            }
-        }
-        let catalog = config.catalog.retain_endpoints(&|_, p| {
-            upstreams.contains_key(&p.slug) && translator_available(p.protocol)
-        });
+        let catalog = config
+            .catalog
+            .retain_endpoints(&|_, p| upstreams.contains_key(&p.slug));
         let state = Arc::new(AppState {
             store,
             discovery: discovery::DiscoveryCache::new(&catalog),

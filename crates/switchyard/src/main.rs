@@ -13,7 +13,6 @@ use switchyard_core::catalog::{Catalog, Protocol, BUNDLED};
 use switchyard_core::discovery::find_model;
 use switchyard_core::generation::format_rfc3339_ms;
 use switchyard_core::money::{Money, Price};
-use switchyard_core::protocol::translator_available;
 use switchyard_server::config::{Config, Overrides};
 use switchyard_server::{activity, byok};
 use switchyard_server::{bootstrap_operator, create_key, new_account_id, unix_ms, Gateway};
@@ -397,11 +396,7 @@ async fn demo(
     // Every catalog provider points at its own simulated upstream, named by the provider's slug.
     let mut text = format!("database = \"{database}\"\n");
     let catalog = Catalog::from_files(BUNDLED)?;
-    for provider in catalog
-        .providers()
-        .iter()
-        .filter(|p| translator_available(p.protocol))
-    {
+    for provider in catalog.providers() {
         // Native upstreams keep their real base URL's path (`/v1beta`, `/v2`, `/openai`); the
         // simulator serves every OpenAI-compatible one under `/v1`.
         let path = match provider.protocol {
@@ -500,12 +495,7 @@ fn catalog(command: CatalogCommand) -> anyhow::Result<()> {
         } => {
             let config = load_config(&common, None)?;
             let catalog = &config.catalog;
-            let is_enabled = |slug: &str| {
-                config.upstreams.contains_key(slug)
-                    && catalog
-                        .provider(slug)
-                        .is_some_and(|p| translator_available(p.protocol))
-            };
+            let is_enabled = |slug: &str| config.upstreams.contains_key(slug);
             if providers {
                 let rows: Vec<_> = catalog
                     .providers()

@@ -14,7 +14,8 @@
 //! cannot fetch URLs, so an http(s) image is a 400. Only fields Converse knows are written;
 //! penalties, `seed`, `n`, `logprobs`, `user`, `metadata`, `parallel_tool_calls` and a top-level
 //! `cache_control` have no counterpart and are dropped. The model family (read from the id:
-//! `anthropic.` for Claude, `amazon.nova` for Nova) decides the rest:
+//! `anthropic.` for Claude, `amazon.nova` for Nova; an ARN that does not name its model, such as
+//! an application inference profile's, counts as another model) decides the rest:
 //!
 //! - `cache_control` on a content part, a message or a tool becomes a `cachePoint` block after it
 //!   (system included), for Claude and Nova, the families with prompt caching; others drop it.
@@ -35,10 +36,13 @@
 //!   rejects tool blocks in the history without a `toolConfig`, so when there are some and no tool
 //!   is sent, an inert placeholder tool ([`PLACEHOLDER_TOOL`]) is declared.
 //! - `response_format` (`json_schema`, `json_object`): Converse has no JSON mode common to every
-//!   model, so the schema becomes the input schema of a tool ([`JSON_TOOL`]) the model is forced to
-//!   call (`toolChoice: any` when the client's own tools are offered too). On the way back that
-//!   call's input is the message's content and the answer finishes as `stop` (streamed too: its
-//!   input deltas are content deltas).
+//!   model (its `outputConfig.textFormat` is taken by some models only), so the schema becomes the
+//!   input schema of a tool ([`JSON_TOOL`]) the model is forced to call (`toolChoice: any` when the
+//!   client's own tools are offered too). On the way back that call's input is the message's
+//!   content and the answer finishes as `stop` (streamed too: its input deltas are content deltas).
+//! - Tool results are `text`, or `json` when they are a JSON object and the model is Claude or
+//!   Nova, which also take the result's `status` (always `success`: OpenAI has no failed result);
+//!   the other families are documented with text results only.
 //! - Tool call ids are kept, but for characters Bedrock rejects (it takes `[a-zA-Z0-9_-]{1,64}`),
 //!   which become `_`, alike in calls and results.
 //!

@@ -177,6 +177,39 @@ mod tests {
         );
     }
 
+    /// Claude on Vertex: the Messages body without `model`, with Vertex's `anthropic_version`.
+    #[test]
+    fn claude_bodies_name_the_vertex_version_not_the_model() {
+        let serde_json::Value::Object(map) = serde_json::json!({
+            "model": "anthropic/claude-sonnet-4.5", "max_tokens": 100, "stream": true,
+            "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
+        }) else {
+            unreachable!()
+        };
+        let req = crate::chat::ChatRequest::from_map(map).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(
+            &super::super::anthropic::vertex_request_body(&req, 8192).unwrap(),
+        )
+        .unwrap();
+        let direct: serde_json::Value = serde_json::from_slice(
+            &super::super::anthropic::request_body(&req, "claude-sonnet-4-5@20250929", 8192)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(body["anthropic_version"], "vertex-2023-10-16");
+        assert!(body.get("model").is_none(), "{body}");
+        let mut without = direct.as_object().unwrap().clone();
+        without.remove("model");
+        let mut vertex = body.as_object().unwrap().clone();
+        vertex.remove("anthropic_version");
+        assert_eq!(
+            vertex, without,
+            "otherwise the same body as Anthropic's API"
+        );
+        assert_eq!(body["stream"], true);
+        assert!(body["system"].to_string().contains("Be brief."));
+    }
+
     #[test]
     fn urls_per_dialect() {
         let p = "https://us-east5-aiplatform.googleapis.com/v1/projects/p1/locations/us-east5";
