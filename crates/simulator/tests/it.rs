@@ -2,6 +2,12 @@
 //! determinism, pacing, tools, thinking, prompt caching, structured output, embeddings, every
 //! fault kind and the control API.
 
+// The Bedrock and Vertex AI surfaces: their own modules, in this one test binary.
+#[path = "it/bedrock.rs"]
+mod bedrock;
+#[path = "it/vertex.rs"]
+mod vertex;
+
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
