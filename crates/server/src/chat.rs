@@ -717,6 +717,7 @@ pub(crate) async fn send_request(
             });
         }
     };
+    let google_token = upstream::google_token(&target.auth, &request);
     let result = tokio::time::timeout(
         state.limits.first_byte_timeout,
         state.client.execute(request),
@@ -746,6 +747,9 @@ pub(crate) async fn send_request(
         Ok(Ok(response)) => {
             let status = response.status().as_u16();
             attempt.status = Some(status);
+            if status == 401 {
+                upstream::refused(&target.auth, google_token.as_deref());
+            }
             // Bedrock names its error in a header, not the body.
             let error_type = response
                 .headers()

@@ -323,6 +323,26 @@ pub(crate) async fn finish(
     Ok(request)
 }
 
+/// The Google token a finished request carries, to forget it if Vertex refuses it.
+pub(crate) fn google_token(auth: &Auth, request: &reqwest::Request) -> Option<String> {
+    let Auth::Google(_) = auth else {
+        return None;
+    };
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned)
+}
+
+/// After a 401, a Google token is forgotten so the next attempt exchanges a fresh one.
+pub(crate) fn refused(auth: &Auth, token: Option<&str>) {
+    if let (Auth::Google(google), Some(token)) = (auth, token) {
+        google.invalidate(token);
+    }
+}
+
 /// The client's error for an upstream's non-2xx answer, in that upstream's dialect.
 /// `error_type` is Bedrock's `x-amzn-ErrorType` header.
 pub(crate) fn upstream_error(

@@ -146,6 +146,16 @@ impl GoogleAuth {
         Ok(token)
     }
 
+    /// Forgets the cached token (Vertex refused it: revoked, or expired early), so the next call
+    /// exchanges a new one.
+    /// Only `token` is forgotten: a newer one another request fetched meanwhile stays.
+    pub fn invalidate(&self, token: &str) {
+        let mut cached = self.cached.write().unwrap_or_else(|e| e.into_inner());
+        if cached.as_ref().is_some_and(|(t, _)| t == token) {
+            *cached = None;
+        }
+    }
+
     fn fresh(&self) -> Option<String> {
         let cached = self.cached.read().unwrap_or_else(|e| e.into_inner());
         cached

@@ -155,6 +155,36 @@ async fn vertex_calls_carry_one_cached_service_account_token_and_regional_paths(
 }
 
 #[tokio::test]
+async fn a_refused_vertex_token_is_replaced_and_the_request_still_served() {
+    let h = cloud().await;
+    let model = "google/gemini-2.5-flash";
+    let first = h.chat(only(model, "google-vertex", json!({}))).await;
+    assert_eq!(first.status(), 200);
+    // Vertex stops honouring the cached token before its stated expiry (revoked, rotated).
+    h.sim_post("google-vertex", "tokens", json!({"expire": true}))
+        .await;
+    let second = h.chat(only(model, "google-vertex", json!({}))).await;
+    assert_eq!(second.status(), 200);
+    assert_eq!(
+        attempt_statuses(&h, &second).await,
+        [json!(401), json!(200)]
+    );
+    let third = h.chat(only(model, "google-vertex", json!({}))).await;
+    assert_eq!(attempt_statuses(&h, &third).await, [json!(200)]);
+    let tokens: Vec<Value> = h
+        .sim_requests("google-vertex")
+        .await
+        .into_iter()
+        .filter(|r| r["path"].as_str().unwrap().ends_with("/token"))
+        .collect();
+    assert_eq!(
+        tokens.len(),
+        2,
+        "one exchange at the start, one after the refusal"
+    );
+}
+
+#[tokio::test]
 async fn bedrock_calls_are_signed_for_the_endpoints_region() {
     let h = cloud().await;
     for (model, tag) in [
@@ -265,7 +295,7 @@ async fn attempt_statuses(h: &Harness, response: &reqwest::Response) -> Vec<Valu
 }
 
 #[tokio::test]
-async fn bedrock_stream_exceptions_before_content_fail_over_and_after_content_end_the_stream() {
+async fn bedrock_failures_before_content_fail_over_and_stream_exceptions_after_it_end_the_stream() {
     let h = cloud().await;
     // Before content: the next Bedrock endpoint of the model takes over.
     h.sim_post("amazon-bedrock", "faults", json!([{"status": 503}]))
@@ -287,25 +317,26 @@ async fn bedrock_stream_exceptions_before_content_fail_over_and_after_content_en
     );
     assert_eq!(statuses, [json!(503), json!(200)]);
 
-    // After content: a cut stream ends with OpenRouter's mid-stream error chunk.
-    h.sim_post(
+    // After content: an exception event ends the stream with OpenRouter's mid-stream error chunk,
+    // and only what was generated is charged.
+    let mut body = only(
+        "amazon/nova-lite-v1",
         "amazon-bedrock",
-        "faults",
-        json!([{"kind": "cut_after_chunks", "n": 3}]),
-    )
-    .await;
-    let response = h
-        .chat(only(
-            "amazon/nova-lite-v1",
-            "amazon-bedrock",
-            json!({"stream": true, "max_tokens": 64}),
-        ))
-        .await;
+        json!({"stream": true, "max_tokens": 64}),
+    );
+    body["messages"] = json!([{"role": "user", "content": "stream-exception:throttlingException"}]);
+    let response = h.chat(body).await;
     assert_eq!(response.status(), 200);
     let chunks = data(&response.text().await.unwrap());
+    let text: String = chunks
+        .iter()
+        .flat_map(|c| c["choices"].as_array().unwrap().clone())
+        .filter_map(|c| c["delta"]["content"].as_str().map(str::to_owned))
+        .collect();
+    assert!(!text.is_empty(), "content came before the exception");
     let last = chunks.last().unwrap();
     assert_eq!(last["choices"][0]["finish_reason"], "error", "{last}");
-    assert!(last["error"]["message"].is_string(), "{last}");
+    assert_eq!(last["error"]["code"], 429, "{last}");
 }
 
 #[tokio::test]
