@@ -30,6 +30,13 @@ cargo test --workspace
 SWITCHYARD_IT_DATABASE=postgres cargo test -p switchyard-server --test it
 cargo build -p switchyard
 
+# The benchmark's smoke run: every phase of bench/run.sh for a moment, on the debug binaries. It
+# checks that the benchmark still runs and every request is answered; it asserts no figure
+# (timings are not tests). nginx is skipped, with a loud message, when it is not installed.
+cargo build -p switchyard -p switchyard-bench
+PATH="$PATH:/usr/sbin" target/debug/switchyard-bench run --smoke --bin target/debug/switchyard \
+  --out target/bench-smoke.json
+
 # Fuzz the stream decoders (SSE, AWS event stream) for a bounded time each: no input may panic,
 # how bytes are split may not change the result, accepted event-stream messages re-encode
 # exactly. cargo-fuzz on the stable toolchain, without a sanitizer (that needs nightly).

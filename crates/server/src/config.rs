@@ -104,6 +104,8 @@ struct RawConfig {
     endpoints: Vec<Spanned<RawEndpoint>>,
     #[serde(default)]
     prices: Vec<Spanned<RawPrices>>,
+    #[serde(default)]
+    testing: RawTesting,
 }
 
 /// `[limits]`: request and token rate limits.
@@ -119,6 +121,14 @@ struct RawLimits {
     key_tokens_per_minute: Option<u64>,
     account_requests_per_minute: Option<u32>,
     account_tokens_per_minute: Option<u64>,
+}
+
+/// `[testing]`: knobs for the benchmark, never for production.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTesting {
+    /// Sleep before every batched store write (a slow database, to show the hot path never waits).
+    store_write_delay_ms: Option<u64>,
 }
 
 /// `[byok]`: accounts' own provider credentials.
@@ -352,6 +362,9 @@ pub struct Config {
     pub routing: RoutingConfig,
     /// How long a reservation may stay held before it is released as abandoned.
     pub reservation_ttl: Duration,
+    /// Benchmark only (`[testing] store_write_delay_ms`): a delay before every batched store
+    /// write of the recorder, simulating a slow database; zero by default.
+    pub store_write_delay: Duration,
 }
 
 /// Rate limits; `None` means unlimited.
@@ -567,6 +580,7 @@ impl Config {
             connect_timeout: ms(raw.connect_timeout_ms, 10_000),
             first_byte_timeout: ms(raw.first_byte_timeout_ms, 120_000),
             idle_timeout: ms(raw.idle_timeout_ms, 120_000),
+            store_write_delay: ms(raw.testing.store_write_delay_ms, 0),
             upstreams,
         })
     }

@@ -147,7 +147,7 @@ impl Gateway {
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
             .build()?;
-        let (recorder, writer) = recorder::recorder(store.clone());
+        let (recorder, writer) = recorder::recorder(store.clone(), config.store_write_delay);
         let upstreams = &config.upstreams;
         let catalog = config
             .catalog
@@ -204,6 +204,13 @@ impl Gateway {
             })
         };
         let app = router(state);
+        // Stream frames are small writes: without TCP_NODELAY, Nagle's algorithm holds one back
+        // until the previous is acknowledged (nginx sets it too).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;

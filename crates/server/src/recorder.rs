@@ -17,18 +17,22 @@ const MAX_BATCH: usize = 512;
 /// Handle used by requests to queue records.
 #[derive(Debug, Clone)]
 pub struct Recorder {
-    tx: mpsc::UnboundedSender<GenerationRecord>,
-    pending: Arc<Mutex<HashMap<String, GenerationRecord>>>,
+    tx: mpsc::UnboundedSender<Arc<GenerationRecord>>,
+    pending: Arc<Mutex<HashMap<String, Arc<GenerationRecord>>>>,
 }
 
 /// The writer task's end; await [`Writer::run`] to drain on shutdown.
 pub struct Writer {
-    rx: mpsc::UnboundedReceiver<GenerationRecord>,
-    pending: Arc<Mutex<HashMap<String, GenerationRecord>>>,
+    rx: mpsc::UnboundedReceiver<Arc<GenerationRecord>>,
+    pending: Arc<Mutex<HashMap<String, Arc<GenerationRecord>>>>,
     store: Store,
+    /// Slept before every batch write (`[testing] store_write_delay_ms`, benchmark only).
+    write_delay: Duration,
 }
 
-pub fn recorder(store: Store) -> (Recorder, Writer) {
+/// A recorder and its writer; `write_delay` (zero outside benchmarks) is slept before every
+/// batch write, which is where every store write of the request path's background work goes.
+pub fn recorder(store: Store, write_delay: Duration) -> (Recorder, Writer) {
     let (tx, rx) = mpsc::unbounded_channel();
     let pending = Arc::new(Mutex::new(HashMap::new()));
     (
@@ -36,13 +40,19 @@ pub fn recorder(store: Store) -> (Recorder, Writer) {
             tx,
             pending: pending.clone(),
         },
-        Writer { rx, pending, store },
+        Writer {
+            rx,
+            pending,
+            store,
+            write_delay,
+        },
     )
 }
 
 impl Recorder {
     /// Queues a record for writing (never blocks).
     pub fn record(&self, record: GenerationRecord) {
+        let record = Arc::new(record);
         self.lock().insert(record.id.clone(), record.clone());
         if self.tx.send(record).is_err() {
             tracing::error!("generation writer is gone; record kept in memory only");
@@ -51,10 +61,10 @@ impl Recorder {
 
     /// A record not yet committed, if it is queued.
     pub fn pending(&self, id: &str) -> Option<GenerationRecord> {
-        self.lock().get(id).cloned()
+        self.lock().get(id).map(|r| GenerationRecord::clone(r))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, GenerationRecord>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<GenerationRecord>>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -92,9 +102,15 @@ impl Writer {
         }
     }
 
-    async fn write(&self, batch: &mut Vec<GenerationRecord>) {
+    async fn write(&self, batch: &mut Vec<Arc<GenerationRecord>>) {
         let mut delay = Duration::from_millis(50);
-        while let Err(e) = self.store.write_batch(batch).await {
+        loop {
+            if !self.write_delay.is_zero() {
+                tokio::time::sleep(self.write_delay).await;
+            }
+            let Err(e) = self.store.write_batch(batch).await else {
+                break;
+            };
             tracing::error!(error = %e, records = batch.len(), "writing generation records failed; retrying");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));

@@ -32,13 +32,16 @@ pub struct ActivityRow {
 impl Store {
     /// Writes generation records and applies their costs to account and key usage, atomically.
     /// A record already stored (same id, e.g. a retried batch) is neither written nor charged again.
-    pub async fn write_batch(&self, records: &[GenerationRecord]) -> Result<()> {
+    pub async fn write_batch<R: std::borrow::Borrow<GenerationRecord>>(
+        &self,
+        records: &[R],
+    ) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
         // Rows are locked in one global order (records by id, then accounts, then keys, each sorted)
         // so that concurrent batches on PostgreSQL queue behind each other instead of deadlocking.
-        let mut sorted: Vec<&GenerationRecord> = records.iter().collect();
+        let mut sorted: Vec<&GenerationRecord> = records.iter().map(|r| r.borrow()).collect();
         sorted.sort_by(|a, b| a.id.cmp(&b.id));
         let mut account_charges: BTreeMap<&str, i64> = BTreeMap::new();
         // Per key: (charge, newest record time).

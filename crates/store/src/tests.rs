@@ -495,7 +495,7 @@ async fn write_batch_charges_each_record_once(url: String) {
     let store = store_with_account(&url).await;
     store.insert_key(&key("h1", "acct")).await.unwrap();
     store.insert_key(&key("h2", "acct")).await.unwrap();
-    store.write_batch(&[]).await.unwrap();
+    store.write_batch::<GenerationRecord>(&[]).await.unwrap();
 
     let byok = GenerationRecord {
         key_hash: "h2".into(),

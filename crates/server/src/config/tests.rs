@@ -267,3 +267,14 @@ provider = { order = ["groq"], allow_fallbacks = false }
         assert!(err.contains(want), "{bad}: {err}");
     }
 }
+
+#[test]
+fn testing_store_write_delay_defaults_to_zero_and_is_read_from_the_file() {
+    let env = env_of(&[]);
+    let config = Config::from_toml("", &env, &Overrides::default()).unwrap();
+    assert_eq!(config.store_write_delay, Duration::ZERO);
+    let text = "[testing]\nstore_write_delay_ms = 20\n";
+    let config = Config::from_toml(text, &env, &Overrides::default()).unwrap();
+    assert_eq!(config.store_write_delay, Duration::from_millis(20));
+    assert!(Config::from_toml("[testing]\nslow = 1\n", &env, &Overrides::default()).is_err());
+}
