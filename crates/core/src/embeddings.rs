@@ -11,7 +11,7 @@
 use crate::catalog::Protocol;
 use crate::error::ApiError;
 use crate::pricing::Usage;
-use crate::protocol::{bedrock, cohere, gemini, openai};
+use crate::protocol::{bedrock, openai};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -546,38 +546,6 @@ pub fn parse_response(
         },
         upstream_id,
     })
-}
-
-/// The client's error for an upstream's non-2xx answer, by the protocol's own error mapper.
-pub fn upstream_error(
-    protocol: Protocol,
-    status: u16,
-    body: &[u8],
-    provider_name: &str,
-    retry_after: Option<u64>,
-) -> ApiError {
-    upstream_error_typed(protocol, status, None, body, provider_name, retry_after)
-}
-
-/// [`upstream_error`] with Bedrock's `x-amzn-ErrorType` header (ignored by other protocols).
-pub fn upstream_error_typed(
-    protocol: Protocol,
-    status: u16,
-    error_type: Option<&str>,
-    body: &[u8],
-    provider_name: &str,
-    retry_after: Option<u64>,
-) -> ApiError {
-    match protocol {
-        Protocol::Gemini | Protocol::Vertex => {
-            gemini::upstream_error(status, body, provider_name, retry_after)
-        }
-        Protocol::Cohere => cohere::upstream_error(status, body, provider_name, retry_after),
-        Protocol::Bedrock => {
-            bedrock::upstream_error(status, error_type, body, provider_name, retry_after)
-        }
-        _ => openai::upstream_error(status, body, provider_name, retry_after),
-    }
 }
 
 #[derive(Serialize)]

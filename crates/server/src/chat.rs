@@ -753,7 +753,7 @@ pub(crate) async fn send_request(
             // Bedrock names its error in a header, not the body.
             let error_type = response
                 .headers()
-                .get("x-amzn-errortype")
+                .get(bedrock::ERROR_TYPE_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
             let retry_after = response

@@ -463,27 +463,16 @@ fn unreadable_or_short_answers_are_upstream_errors() {
 }
 
 #[test]
-fn upstream_errors_use_each_protocols_mapper() {
-    let e = upstream_error(
-        Protocol::OpenAi,
-        500,
-        br#"{"error": {"message": "boom"}}"#,
-        "OpenAI",
-        None,
-    );
+fn embedding_errors_map_through_each_protocols_mapper() {
+    // The server maps an embeddings upstream's error with its wire format's mapper, as for chat.
+    use crate::protocol::{bedrock, cohere, gemini, openai};
+    let e = openai::upstream_error(500, br#"{"error": {"message": "boom"}}"#, "OpenAI", None);
     assert_eq!(e.metadata.as_ref().unwrap()["raw"], "boom");
     assert_eq!(e.metadata.as_ref().unwrap()["provider_name"], "OpenAI");
-    let e = upstream_error(
-        Protocol::Cohere,
-        400,
-        br#"{"message": "bad texts"}"#,
-        "Cohere",
-        None,
-    );
+    let e = cohere::upstream_error(400, br#"{"message": "bad texts"}"#, "Cohere", None);
     assert_eq!(e.code, crate::error::ErrorCode::InvalidRequest);
     assert_eq!(e.metadata.as_ref().unwrap()["raw"], "bad texts");
-    let e = upstream_error(
-        Protocol::Gemini,
+    let e = gemini::upstream_error(
         429,
         br#"{"error": {"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED"}}"#,
         "Google AI Studio",
@@ -491,8 +480,7 @@ fn upstream_errors_use_each_protocols_mapper() {
     );
     assert_eq!(e.code, crate::error::ErrorCode::RateLimited);
     assert_eq!(e.retry_after, Some(3));
-    let e = upstream_error(
-        Protocol::Vertex,
+    let e = gemini::upstream_error(
         400,
         br#"{"error": {"code": 400, "message": "bad instance", "status": "INVALID_ARGUMENT"}}"#,
         "Google Vertex AI",
@@ -502,8 +490,7 @@ fn upstream_errors_use_each_protocols_mapper() {
     assert_eq!(e.metadata.as_ref().unwrap()["raw"], "bad instance");
     // Bedrock: the type from the header decides (a quota is a rate limit), and a too-long input
     // is a context-length error.
-    let e = upstream_error_typed(
-        Protocol::Bedrock,
+    let e = bedrock::upstream_error(
         400,
         Some("ServiceQuotaExceededException:http://internal.amazon.com/coral/com.amazon.bedrock/"),
         br#"{"message": "quota"}"#,
@@ -511,9 +498,9 @@ fn upstream_errors_use_each_protocols_mapper() {
         None,
     );
     assert_eq!(e.code, crate::error::ErrorCode::RateLimited);
-    let e = upstream_error(
-        Protocol::Bedrock,
+    let e = bedrock::upstream_error(
         400,
+        None,
         br#"{"message": "400 Bad Request: Too many input tokens. Max input tokens: 8192, request input token count: 9000 "}"#,
         "Amazon Bedrock",
         None,
